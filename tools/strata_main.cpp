@@ -1,0 +1,23 @@
+// strata command-line entry: dispatches to the sub-commands in cmd_*.cpp.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"strata: run LLMs larger than the memory of the device that computes them"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "strata 0.1.0");
+  std::vector<strata::cli::Command> commands = strata::cli::all_commands();
+  for (auto& c : commands) c.setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto& c : commands) {
+    if (c.sub && c.sub->parsed()) return c.run();
+  }
+  return 2;
+}
