@@ -5,7 +5,7 @@
 namespace strata::cli {
 
 std::vector<Command> all_commands() {
-  return {};
+  return {run_command(), inspect_command()};
 }
 
 int fail(const Status& s) {

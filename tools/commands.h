@@ -10,12 +10,17 @@
 
 namespace strata::cli {
 
+// setup_fn declares the sub-command and its options on `app` and returns it; run() is
+// called when that sub-command was given on the command line and returns the exit code.
 struct Command {
   CLI::App* sub = nullptr;
-  std::function<void(CLI::App&)> setup_fn;  // declares sub-command and options
+  std::function<CLI::App*(CLI::App&)> setup_fn;
   std::function<int()> run;
-  void setup(CLI::App& app) { setup_fn(app); }
+  void setup(CLI::App& app) { sub = setup_fn(app); }
 };
+
+Command run_command();
+Command inspect_command();
 
 std::vector<Command> all_commands();
 

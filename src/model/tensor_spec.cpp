@@ -1,0 +1,72 @@
+#include "model/tensor_spec.h"
+
+namespace strata {
+
+std::array<TensorSpec, kLayerTensorCount> layer_tensor_specs(const ModelConfig& c, int64_t layer) {
+  const std::string p = "blk." + std::to_string(layer) + ".";
+  std::array<TensorSpec, kLayerTensorCount> s;
+  auto set = [&](LayerTensor t, const std::string& name, std::vector<int64_t> shape) {
+    s[static_cast<int>(t)] = {p + name, std::move(shape), true};
+  };
+  set(LayerTensor::kAttnNorm, "attn_norm.weight", {c.n_embd});
+  set(LayerTensor::kWq, "attn_q.weight", {c.q_dim(), c.n_embd});
+  set(LayerTensor::kWk, "attn_k.weight", {c.kv_dim(), c.n_embd});
+  set(LayerTensor::kWv, "attn_v.weight", {c.kv_dim(), c.n_embd});
+  if (c.qkv_bias) {
+    set(LayerTensor::kBq, "attn_q.bias", {c.q_dim()});
+    set(LayerTensor::kBk, "attn_k.bias", {c.kv_dim()});
+    set(LayerTensor::kBv, "attn_v.bias", {c.kv_dim()});
+  }
+  if (c.qk_norm) {
+    set(LayerTensor::kQNorm, "attn_q_norm.weight", {c.head_dim});
+    set(LayerTensor::kKNorm, "attn_k_norm.weight", {c.head_dim});
+  }
+  set(LayerTensor::kWo, "attn_output.weight", {c.n_embd, c.q_dim()});
+  set(LayerTensor::kFfnNorm, "ffn_norm.weight", {c.n_embd});
+  set(LayerTensor::kGate, "ffn_gate.weight", {c.n_ff, c.n_embd});
+  set(LayerTensor::kUp, "ffn_up.weight", {c.n_ff, c.n_embd});
+  set(LayerTensor::kDown, "ffn_down.weight", {c.n_embd, c.n_ff});
+  return s;
+}
+
+std::array<TensorSpec, kGlobalTensorCount> global_tensor_specs(const ModelConfig& c) {
+  std::array<TensorSpec, kGlobalTensorCount> s;
+  s[static_cast<int>(GlobalTensor::kTokEmbd)] = {"token_embd.weight", {c.n_vocab, c.n_embd}, true};
+  s[static_cast<int>(GlobalTensor::kOutputNorm)] = {"output_norm.weight", {c.n_embd}, true};
+  if (!c.tied_embeddings) {
+    s[static_cast<int>(GlobalTensor::kOutput)] = {"output.weight", {c.n_vocab, c.n_embd}, true};
+  }
+  s[static_cast<int>(GlobalTensor::kRopeFreqs)] = {"rope_freqs.weight", {c.head_dim / 2}, false};
+  return s;
+}
+
+namespace {
+Status check(const TensorSpec& spec, const TensorIndex& index, const std::string& source) {
+  if (spec.name.empty()) return Status::ok();
+  const TensorInfo* t = index.find(spec.name);
+  if (!t) {
+    if (!spec.required) return Status::ok();
+    return Status::errorf("{}: missing tensor '{}'", source, spec.name);
+  }
+  if (t->shape != spec.shape) {
+    return Status::errorf("{}: tensor '{}' has shape {}, expected {}", source, spec.name,
+                          shape_to_string(t->shape), shape_to_string(spec.shape));
+  }
+  if (!t->dtype) {
+    return Status::errorf("{}: tensor '{}' has type {}, which strata cannot compute with yet "
+                          "(supported: F32, F16, BF16)",
+                          source, spec.name, t->dtype_name);
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Status validate_tensors(const ModelConfig& c, const TensorIndex& index, const std::string& source) {
+  for (const auto& spec : global_tensor_specs(c)) STRATA_TRY(check(spec, index, source));
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    for (const auto& spec : layer_tensor_specs(c, l)) STRATA_TRY(check(spec, index, source));
+  }
+  return Status::ok();
+}
+
+}  // namespace strata

@@ -1,0 +1,193 @@
+#include "runtime/transformer.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/check.h"
+#include "core/timer.h"
+
+namespace strata {
+
+Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPool& pool,
+                         int64_t n_ctx, int64_t max_batch)
+    : c_(config), store_(store), pool_(pool), n_ctx_(n_ctx), max_batch_(max_batch) {
+  const int64_t half = c_.head_dim / 2;
+  rope_inv_freq_.resize(half);
+  std::vector<float> div = c_.llama3_rope_divisors();
+  const WeightView& freqs = store_.globals()[GlobalTensor::kRopeFreqs];
+  for (int64_t i = 0; i < half; ++i) {
+    // Same expression as llama2.c's run.c, so stories260K matches it to the last bits we can.
+    float freq = 1.0f / powf(c_.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c_.head_dim));
+    if (!freqs.empty()) freq /= static_cast<const float*>(freqs.data)[i];
+    else freq /= div[i];
+    rope_inv_freq_[i] = freq;
+  }
+  const size_t kv = static_cast<size_t>(c_.n_layer) * n_ctx_ * c_.kv_dim();
+  k_cache_.assign(kv, 0.0f);
+  v_cache_.assign(kv, 0.0f);
+  const int64_t b = max_batch_;
+  x_.resize(b * c_.n_embd);
+  xb_.resize(b * std::max(c_.n_embd, c_.q_dim()));
+  q_.resize(b * c_.q_dim());
+  k_.resize(b * c_.kv_dim());
+  v_.resize(b * c_.kv_dim());
+  att_out_.resize(b * c_.q_dim());
+  hb_.resize(b * c_.n_ff);
+  hb2_.resize(b * c_.n_ff);
+  att_scores_.resize(static_cast<size_t>(pool_.n_threads()) * n_ctx_);
+}
+
+void Transformer::rope(float* vec, int64_t n_heads, int64_t position) const {
+  const int64_t hd = c_.head_dim, half = hd / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    float val = static_cast<float>(position) * rope_inv_freq_[i];
+    float fcr = cosf(val), fci = sinf(val);
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = vec + h * hd;
+      int64_t a = c_.rope_style == RopeStyle::kInterleaved ? 2 * i : i;
+      int64_t b = c_.rope_style == RopeStyle::kInterleaved ? 2 * i + 1 : i + half;
+      float v0 = v[a], v1 = v[b];
+      v[a] = v0 * fcr - v1 * fci;
+      v[b] = v0 * fci + v1 * fcr;
+    }
+  }
+}
+
+void Transformer::attention(int64_t n_tok, int64_t pos, int64_t layer) {
+  const int64_t hd = c_.head_dim, kv_dim = c_.kv_dim(), q_dim = c_.q_dim();
+  const int64_t group = c_.n_head / c_.n_head_kv;
+  const float scale = 1.0f / sqrtf(static_cast<float>(hd));
+  const float* kc = k_cache_.data() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
+  const float* vc = v_cache_.data() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
+  const int64_t n_items = n_tok * c_.n_head;
+  // Work items (token, head) are split into contiguous chunks, one per thread; the chunk
+  // index gives each thread its own score scratch.
+  const int64_t n_threads = pool_.n_threads();
+  pool_.parallel_for(n_threads, [&](int64_t c0, int64_t c1) {
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      float* att = att_scores_.data() + chunk * n_ctx_;
+      int64_t begin = n_items * chunk / n_threads, end = n_items * (chunk + 1) / n_threads;
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t = item / c_.n_head, h = item % c_.n_head;
+        const int64_t p = pos + t;  // this token's position
+        const int64_t first = c_.sliding_window > 0 && p >= c_.sliding_window
+                                  ? p - c_.sliding_window + 1 : 0;
+        const float* q = q_.data() + t * q_dim + h * hd;
+        const int64_t kvh = h / group;
+        for (int64_t s = first; s <= p; ++s) {
+          att[s - first] = dot_f32(q, kc + s * kv_dim + kvh * hd, hd) * scale;
+        }
+        softmax(att, p - first + 1);
+        float* out = att_out_.data() + t * q_dim + h * hd;
+        std::memset(out, 0, hd * sizeof(float));
+        for (int64_t s = first; s <= p; ++s) {
+          const float* v = vc + s * kv_dim + kvh * hd;
+          const float a = att[s - first];
+          for (int64_t d = 0; d < hd; ++d) out[d] += a * v[d];
+        }
+      }
+    }
+  });
+}
+
+Status Transformer::forward(std::span<const int32_t> tokens, int64_t pos, float* logits,
+                            bool all_logits, ForwardTimings* timings) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return Status::error("forward: no tokens");
+  if (n > max_batch_) return Status::errorf("forward: {} tokens exceed the batch of {}", n, max_batch_);
+  if (pos < 0 || pos + n > n_ctx_) {
+    return Status::errorf("context full: positions {}..{} exceed the context of {} (use -c)", pos,
+                          pos + n - 1, n_ctx_);
+  }
+  const int64_t d = c_.n_embd, q_dim = c_.q_dim(), kv_dim = c_.kv_dim(), hd = c_.head_dim;
+  const GlobalWeights& g = store_.globals();
+  const WeightView& emb = g[GlobalTensor::kTokEmbd];
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= c_.n_vocab) {
+      return Status::errorf("token id {} is outside the vocabulary of {}", tokens[t], c_.n_vocab);
+    }
+    row_to_f32(emb, tokens[t], x_.data() + t * d);
+  }
+  if (timings) {
+    timings->layer_compute_s.assign(c_.n_layer, 0.0);
+    timings->layer_acquire_s.assign(c_.n_layer, 0.0);
+  }
+  for (int64_t l = 0; l < c_.n_layer; ++l) {
+    double t_acquire = now_seconds();
+    STRATA_ASSIGN_OR_RETURN(const LayerWeights* w, store_.acquire(l));
+    double t_start = now_seconds();
+    const LayerWeights& L = *w;
+    // Attention block.
+    const float* attn_norm = static_cast<const float*>(L[LayerTensor::kAttnNorm].data);
+    for (int64_t t = 0; t < n; ++t) rmsnorm(xb_.data() + t * d, x_.data() + t * d, attn_norm, d, c_.rms_eps);
+    matmul(pool_, L[LayerTensor::kWq], xb_.data(), n, q_.data());
+    matmul(pool_, L[LayerTensor::kWk], xb_.data(), n, k_.data());
+    matmul(pool_, L[LayerTensor::kWv], xb_.data(), n, v_.data());
+    if (c_.qkv_bias) {
+      const float* bq = static_cast<const float*>(L[LayerTensor::kBq].data);
+      const float* bk = static_cast<const float*>(L[LayerTensor::kBk].data);
+      const float* bv = static_cast<const float*>(L[LayerTensor::kBv].data);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t i = 0; i < q_dim; ++i) q_[t * q_dim + i] += bq[i];
+        for (int64_t i = 0; i < kv_dim; ++i) k_[t * kv_dim + i] += bk[i];
+        for (int64_t i = 0; i < kv_dim; ++i) v_[t * kv_dim + i] += bv[i];
+      }
+    }
+    if (c_.qk_norm) {
+      const float* qn = static_cast<const float*>(L[LayerTensor::kQNorm].data);
+      const float* kn = static_cast<const float*>(L[LayerTensor::kKNorm].data);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t h = 0; h < c_.n_head; ++h) {
+          float* v = q_.data() + t * q_dim + h * hd;
+          rmsnorm(v, v, qn, hd, c_.rms_eps);
+        }
+        for (int64_t h = 0; h < c_.n_head_kv; ++h) {
+          float* v = k_.data() + t * kv_dim + h * hd;
+          rmsnorm(v, v, kn, hd, c_.rms_eps);
+        }
+      }
+    }
+    float* kc = k_cache_.data() + static_cast<size_t>(l) * n_ctx_ * kv_dim;
+    float* vc = v_cache_.data() + static_cast<size_t>(l) * n_ctx_ * kv_dim;
+    for (int64_t t = 0; t < n; ++t) {
+      rope(q_.data() + t * q_dim, c_.n_head, pos + t);
+      rope(k_.data() + t * kv_dim, c_.n_head_kv, pos + t);
+      std::memcpy(kc + (pos + t) * kv_dim, k_.data() + t * kv_dim, kv_dim * sizeof(float));
+      std::memcpy(vc + (pos + t) * kv_dim, v_.data() + t * kv_dim, kv_dim * sizeof(float));
+    }
+    attention(n, pos, l);
+    matmul(pool_, L[LayerTensor::kWo], att_out_.data(), n, xb_.data());
+    for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
+    // Feed-forward block (SwiGLU).
+    const float* ffn_norm = static_cast<const float*>(L[LayerTensor::kFfnNorm].data);
+    for (int64_t t = 0; t < n; ++t) rmsnorm(xb_.data() + t * d, x_.data() + t * d, ffn_norm, d, c_.rms_eps);
+    matmul(pool_, L[LayerTensor::kGate], xb_.data(), n, hb_.data());
+    matmul(pool_, L[LayerTensor::kUp], xb_.data(), n, hb2_.data());
+    const int64_t nf = n * c_.n_ff;
+    for (int64_t i = 0; i < nf; ++i) {
+      float v = hb_[i];
+      v *= 1.0f / (1.0f + expf(-v));
+      hb_[i] = v * hb2_[i];
+    }
+    matmul(pool_, L[LayerTensor::kDown], hb_.data(), n, xb_.data());
+    for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
+    store_.release(l);
+    if (timings) {
+      double t_end = now_seconds();
+      timings->layer_acquire_s[l] = t_start - t_acquire;
+      timings->layer_compute_s[l] = t_end - t_start;
+    }
+  }
+  // Final norm and classifier, for the last token or all of them.
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t n_out = n - first;
+  const float* out_norm = static_cast<const float*>(g[GlobalTensor::kOutputNorm].data);
+  for (int64_t t = first; t < n; ++t) {
+    rmsnorm(xb_.data() + (t - first) * d, x_.data() + t * d, out_norm, d, c_.rms_eps);
+  }
+  const WeightView& cls = c_.tied_embeddings ? emb : g[GlobalTensor::kOutput];
+  matmul(pool_, cls, xb_.data(), n_out, logits);
+  return Status::ok();
+}
+
+}  // namespace strata

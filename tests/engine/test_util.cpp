@@ -1,0 +1,47 @@
+#include "engine/test_util.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace strata::test {
+
+nlohmann::json load_reference() {
+  std::ifstream f(kShared + "/reference/stories260K.json");
+  return nlohmann::json::parse(f);
+}
+
+std::vector<float> load_reference_logits() {
+  std::ifstream f(kShared + "/reference/stories260K-runc-n40-logits.f32", std::ios::binary);
+  std::vector<float> v(40 * 512);
+  f.read(reinterpret_cast<char*>(v.data()), v.size() * sizeof(float));
+  EXPECT_TRUE(f.good());
+  return v;
+}
+
+std::string make_temp_dir(const std::string& tag) {
+  std::string tmpl = ::testing::TempDir() + "strata_" + tag + "_XXXXXX";
+  char* p = mkdtemp(tmpl.data());
+  EXPECT_NE(p, nullptr);
+  return tmpl;
+}
+
+std::string run_command(const std::string& cmd, int* exit_code) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    *exit_code = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  *exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+}  // namespace strata::test
