@@ -32,6 +32,9 @@ int run_main(const RunArgs& a_in) {
   STRATA_LOG_INFO("model {} ({}, {} layers, {} dim, {} heads / {} kv, vocab {}), ctx {}",
                   e.model().name, c.arch_name, c.n_layer, c.n_embd, c.n_head, c.n_head_kv,
                   c.n_vocab, e.n_ctx());
+  if (!a.prompt.seed_given && a.gen.sampling.temperature > 0) {
+    STRATA_LOG_INFO("seed {} (pass --seed to reproduce)", a.gen.sampling.seed);
+  }
   std::unique_ptr<AtomicFileWriter> dump;
   Status dump_status = Status::ok();
   if (!a.dump_logits.empty()) {

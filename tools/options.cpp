@@ -55,7 +55,6 @@ Status finish_generate_options(GenerateOptions* g, const PromptOptions& p) {
   }
   if (!p.seed_given) {
     g->sampling.seed = std::random_device{}();
-    if (g->sampling.temperature > 0) STRATA_LOG_INFO("seed {}", g->sampling.seed);
   }
   return Status::ok();
 }

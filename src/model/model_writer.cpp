@@ -1,0 +1,222 @@
+#include "model/model_writer.h"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "format/gguf_writer.h"
+#include "format/safetensors_writer.h"
+#include "model/hf_config.h"
+#include "model/tensor_spec.h"
+
+namespace strata {
+namespace {
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+enum class Fill { kWeight, kNorm };
+
+struct TensorPlan {
+  std::string gguf_name, hf_name;
+  std::vector<int64_t> shape;
+  Fill fill;
+  int64_t permute_heads = 0;  // > 0: GGUF rows permuted for interleaved RoPE with this many heads
+};
+
+std::vector<TensorPlan> plan_tensors(const ModelConfig& c) {
+  std::vector<TensorPlan> out;
+  auto add = [&](const TensorSpec& s, int64_t permute_heads = 0) {
+    if (s.name.empty() || !s.required) return;
+    Fill fill = s.shape.size() == 1 && s.name.find(".bias") == std::string::npos ? Fill::kNorm
+                                                                                   : Fill::kWeight;
+    out.push_back({s.name, hf_name_from_gguf(s.name), s.shape, fill, permute_heads});
+  };
+  auto g = global_tensor_specs(c);
+  add(g[static_cast<int>(GlobalTensor::kTokEmbd)]);
+  const bool permute = c.rope_style == RopeStyle::kInterleaved;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    auto s = layer_tensor_specs(c, l);
+    for (int k = 0; k < kLayerTensorCount; ++k) {
+      int64_t heads = 0;
+      if (permute && k == static_cast<int>(LayerTensor::kWq)) heads = c.n_head;
+      if (permute && k == static_cast<int>(LayerTensor::kWk)) heads = c.n_head_kv;
+      add(s[k], heads);
+    }
+  }
+  add(g[static_cast<int>(GlobalTensor::kOutputNorm)]);
+  add(g[static_cast<int>(GlobalTensor::kOutput)]);
+  return out;
+}
+
+// The tensor's values in Hugging Face layout.
+std::vector<float> tensor_values(const TensorPlan& t, const RandomModelOptions& o) {
+  int64_t n = 1;
+  for (int64_t d : t.shape) n *= d;
+  std::vector<float> v(n);
+  if (t.fill == Fill::kNorm && o.norm_jitter == 0.0f) {
+    std::fill(v.begin(), v.end(), 1.0f);
+    return v;
+  }
+  random_normal(o.seed, t.hf_name, v.data(), n);
+  const float scale = t.fill == Fill::kNorm ? o.norm_jitter : o.weight_std;
+  const float offset = t.fill == Fill::kNorm ? 1.0f : 0.0f;
+  for (float& x : v) x = offset + scale * x;
+  return v;
+}
+
+// llama.cpp's convert permute: HF row h*hd + c*(hd/2) + i -> GGUF row h*hd + 2*i + c.
+std::vector<float> permute_rows(const std::vector<float>& hf, int64_t n_heads, int64_t cols) {
+  const int64_t rows = static_cast<int64_t>(hf.size()) / cols, hd = rows / n_heads, half = hd / 2;
+  std::vector<float> out(hf.size());
+  for (int64_t h = 0; h < n_heads; ++h) {
+    for (int64_t i = 0; i < half; ++i) {
+      for (int64_t c = 0; c < 2; ++c) {
+        const float* src = hf.data() + (h * hd + c * half + i) * cols;
+        std::copy(src, src + cols, out.data() + (h * hd + 2 * i + c) * cols);
+      }
+    }
+  }
+  return out;
+}
+
+// Writes one tensor's bytes in chunks of rows so multi-GB tensors never sit in memory twice.
+Status write_values(AtomicFileWriter& w, const std::vector<float>& v, DType dtype) {
+  constexpr size_t kChunk = 1 << 20;
+  std::string buf;
+  for (size_t at = 0; at < v.size(); at += kChunk) {
+    buf.clear();
+    encode_floats(v.data() + at, std::min(kChunk, v.size() - at), dtype, &buf);
+    STRATA_TRY(w.write(buf.data(), buf.size()));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+void random_normal(uint64_t seed, const std::string& key, float* out, int64_t n) {
+  uint64_t state = seed ^ fnv1a(key);
+  // Box-Muller on 53-bit uniforms: fast, and the same bytes on every run of this build.
+  for (int64_t i = 0; i < n; i += 2) {
+    double u1 = ((splitmix64(state) >> 11) + 1) * 0x1.0p-53;  // (0, 1]
+    double u2 = (splitmix64(state) >> 11) * 0x1.0p-53;
+    double r = std::sqrt(-2.0 * std::log(u1));
+    out[i] = static_cast<float>(r * std::cos(2.0 * M_PI * u2));
+    if (i + 1 < n) out[i + 1] = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
+  }
+}
+
+uint64_t model_weight_bytes(const ModelConfig& c, DType dtype) {
+  uint64_t total = 0;
+  for (const auto& t : plan_tensors(c)) {
+    uint64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    total += n * dtype_size(dtype);
+  }
+  return total;
+}
+
+Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, const std::string& path) {
+  GgufWriter w;
+  const std::string a = c.arch_name;
+  w.set("general.architecture", MetaValue::of_string(a));
+  w.set("general.name", MetaValue::of_string(o.name));
+  w.set("general.file_type", MetaValue::of_u32(o.dtype == DType::kF32 ? 0 : o.dtype == DType::kF16 ? 1 : 32));
+  w.set(a + ".block_count", MetaValue::of_u32(static_cast<uint32_t>(c.n_layer)));
+  w.set(a + ".context_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_ctx_train)));
+  w.set(a + ".embedding_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_embd)));
+  w.set(a + ".feed_forward_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_ff)));
+  w.set(a + ".attention.head_count", MetaValue::of_u32(static_cast<uint32_t>(c.n_head)));
+  w.set(a + ".attention.head_count_kv", MetaValue::of_u32(static_cast<uint32_t>(c.n_head_kv)));
+  w.set(a + ".attention.key_length", MetaValue::of_u32(static_cast<uint32_t>(c.head_dim)));
+  w.set(a + ".attention.value_length", MetaValue::of_u32(static_cast<uint32_t>(c.head_dim)));
+  w.set(a + ".rope.dimension_count", MetaValue::of_u32(static_cast<uint32_t>(c.head_dim)));
+  w.set(a + ".rope.freq_base", MetaValue::of_f32(c.rope_theta));
+  w.set(a + ".attention.layer_norm_rms_epsilon", MetaValue::of_f32(c.rms_eps));
+  w.set(a + ".vocab_size", MetaValue::of_u32(static_cast<uint32_t>(c.n_vocab)));
+  if (c.sliding_window > 0) {
+    w.set(a + ".attention.sliding_window", MetaValue::of_u32(static_cast<uint32_t>(c.sliding_window)));
+  }
+  for (const auto& [k, v] : o.extra_gguf_meta) w.set(k, v);
+
+  const uint64_t total = model_weight_bytes(c, o.dtype);
+  auto written = std::make_shared<uint64_t>(0);
+  if (c.llama3_rope_scaling) {
+    // llama.cpp stores the llama3 scaling as per-pair divisors, always F32.
+    w.add_tensor_f32("rope_freqs.weight", DType::kF32, {c.head_dim / 2}, c.llama3_rope_divisors());
+  }
+  for (const TensorPlan& t : plan_tensors(c)) {
+    TensorPlan plan = t;
+    w.add_tensor(t.gguf_name, o.dtype, t.shape, [plan, &o, written, total](AtomicFileWriter& fw) {
+      std::vector<float> v = tensor_values(plan, o);
+      if (plan.permute_heads > 0) v = permute_rows(v, plan.permute_heads, plan.shape[1]);
+      STRATA_TRY(write_values(fw, v, o.dtype));
+      *written += v.size() * dtype_size(o.dtype);
+      if (o.on_progress) o.on_progress(*written, total);
+      return Status::ok();
+    });
+  }
+  return w.write(path);
+}
+
+Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const std::string& dir,
+                       uint64_t max_shard_bytes) {
+  ::mkdir(dir.c_str(), 0755);
+  nlohmann::json j;
+  j["model_type"] = c.arch_name;
+  const char* cls = c.arch == Arch::kQwen2 ? "Qwen2ForCausalLM"
+                    : c.arch == Arch::kQwen3 ? "Qwen3ForCausalLM"
+                    : c.arch == Arch::kMistral ? "MistralForCausalLM" : "LlamaForCausalLM";
+  j["architectures"] = {cls};
+  j["hidden_size"] = c.n_embd;
+  j["intermediate_size"] = c.n_ff;
+  j["num_hidden_layers"] = c.n_layer;
+  j["num_attention_heads"] = c.n_head;
+  j["num_key_value_heads"] = c.n_head_kv;
+  j["head_dim"] = c.head_dim;
+  j["vocab_size"] = c.n_vocab;
+  j["max_position_embeddings"] = c.n_ctx_train;
+  j["rope_theta"] = c.rope_theta;
+  j["rms_norm_eps"] = c.rms_eps;
+  j["tie_word_embeddings"] = c.tied_embeddings;
+  j["hidden_act"] = "silu";
+  j["torch_dtype"] = o.dtype == DType::kF32 ? "float32" : o.dtype == DType::kF16 ? "float16" : "bfloat16";
+  if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
+  if (c.llama3_rope_scaling) {
+    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", c.rope_factor},
+                         {"low_freq_factor", c.rope_low_freq_factor},
+                         {"high_freq_factor", c.rope_high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_original_ctx}};
+  }
+  STRATA_TRY(write_json_file(dir + "/config.json", j));
+  SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  const uint64_t total = model_weight_bytes(c, o.dtype);
+  auto written = std::make_shared<uint64_t>(0);
+  for (const TensorPlan& t : plan_tensors(c)) {
+    TensorPlan plan = t;
+    w.add_tensor(t.hf_name, o.dtype, t.shape, [plan, &o, written, total](AtomicFileWriter& fw) {
+      std::vector<float> v = tensor_values(plan, o);
+      STRATA_TRY(write_values(fw, v, o.dtype));
+      *written += v.size() * dtype_size(o.dtype);
+      if (o.on_progress) o.on_progress(*written, total);
+      return Status::ok();
+    });
+  }
+  return w.write_sharded(dir, max_shard_bytes);
+}
+
+}  // namespace strata

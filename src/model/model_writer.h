@@ -1,0 +1,42 @@
+#pragma once
+// Writes random-weight models of a given shape, as GGUF (llama.cpp's layout: Llama q/k rows
+// permuted for interleaved RoPE) or as a Hugging Face directory (rotate-half layout). Both
+// carry the same model: a tensor's values depend only on (seed, Hugging Face tensor name).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "format/metadata.h"
+#include "model/config.h"
+
+namespace strata {
+
+struct RandomModelOptions {
+  DType dtype = DType::kF16;    // matrices; norms and biases too (as real checkpoints do)
+  uint64_t seed = 0;
+  float weight_std = 0.02f;     // normal(0, std) for matrices and biases
+  float norm_jitter = 0.0f;     // norms are 1 + jitter * normal(0, 1); 0 gives exactly 1
+  std::string name = "strata-random";
+  // Extra GGUF metadata (a tokenizer's tokenizer.ggml.* keys), GGUF only.
+  Metadata extra_gguf_meta;
+  // Progress: called with bytes written so far and the total.
+  std::function<void(uint64_t, uint64_t)> on_progress;
+};
+
+// Total tensor bytes of the model `c` in `dtype`.
+uint64_t model_weight_bytes(const ModelConfig& c, DType dtype);
+
+// Writes `c` with random weights to a GGUF file at `path` (atomically).
+[[nodiscard]] Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& opts,
+                                       const std::string& path);
+// Writes config.json and safetensors shards (at most `max_shard_bytes` each) to `dir`.
+[[nodiscard]] Status write_random_hf(const ModelConfig& c, const RandomModelOptions& opts,
+                                     const std::string& dir, uint64_t max_shard_bytes = 2ull << 30);
+
+// Fills `out` with `n` deterministic normal(0, 1) samples for stream `key` of `seed`.
+void random_normal(uint64_t seed, const std::string& key, float* out, int64_t n);
+
+}  // namespace strata

@@ -1,0 +1,259 @@
+// End-to-end checks of the strata CLI: exact stdout against llama2.c's run.c, logits dump,
+// and one-line errors with a non-zero exit on bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
+#include "format/safetensors_writer.h"
+#include "model/config.h"
+#include "model/model_writer.h"
+
+namespace strata {
+namespace {
+
+const std::string kShared = STRATA_SHARED_DIR;
+const std::string kBin = STRATA_BINARY;
+const std::string kGguf = kShared + "/models/stories260K/stories260K.gguf";
+
+struct Output {
+  std::string out, err;
+  int code = -1;
+};
+
+std::string temp_dir() {
+  std::string tmpl = ::testing::TempDir() + "strata_cli_XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Output run(const std::string& args) {
+  static const std::string dir = temp_dir();
+  const std::string err_path = dir + "/stderr.txt";
+  Output o;
+  FILE* p = popen((kBin + " " + args + " 2>" + err_path).c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
+  int st = pclose(p);
+  o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  std::ifstream f(err_path);
+  o.err.assign(std::istreambuf_iterator<char>(f), {});
+  return o;
+}
+
+nlohmann::json reference() {
+  std::ifstream f(kShared + "/reference/stories260K.json");
+  return nlohmann::json::parse(f);
+}
+
+TEST(CliRun, GgufMatchesRunCStdout) {
+  auto ref = reference();
+  Output o = run("run -m " + kGguf + " -p 'Once upon a time' -n 36 --temp 0");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.out, ref["cases"][0]["stdout"].get<std::string>());
+  // The stats line goes to stderr.
+  EXPECT_NE(o.err.find("tok/s"), std::string::npos) << o.err;
+  o = run("run -m " + kGguf + " -p 'Once upon a time' -n 40 --temp 0");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.out, ref["cases"][1]["stdout"].get<std::string>());
+}
+
+TEST(CliRun, Llama2cCheckpointMatchesRunCStdout) {
+  auto ref = reference();
+  Output o = run("run -m " + kShared + "/models/stories260K/stories260K.bin --tokenizer " + kShared +
+                 "/models/stories260K/tok512.bin -p 'Once upon a time' -n 36 --temp 0 -t 1");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.out, ref["cases"][0]["stdout"].get<std::string>());
+}
+
+TEST(CliRun, EmptyPromptMatchesRunC256Steps) {
+  // run.c -n 256 from BOS alone samples at positions 0..255: 256 new tokens.
+  auto ref = reference();
+  Output o = run("run -m " + kGguf + " -p '' -n 256 --temp 0");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.out, ref["cases"][2]["stdout"].get<std::string>());
+}
+
+TEST(CliRun, DefaultModelIsTheBundledOne) {
+  auto ref = reference();
+  Output o = run("run -p 'Once upon a time' -n 36 --temp 0");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.out, ref["cases"][0]["stdout"].get<std::string>());
+}
+
+TEST(CliRun, DumpLogitsMatchesRunC) {
+  std::string dir = temp_dir();
+  Output o = run("run -m " + kGguf + " -p 'Once upon a time' -n 36 --temp 0 --dump-logits " + dir +
+                 "/logits.f32");
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::ifstream f(dir + "/logits.f32", std::ios::binary);
+  std::vector<float> got((std::istreambuf_iterator<char>(f)), {});
+  std::ifstream r(kShared + "/reference/stories260K-runc-n40-logits.f32", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(r)), {});
+  std::string got_bytes;
+  {
+    std::ifstream g(dir + "/logits.f32", std::ios::binary);
+    got_bytes.assign((std::istreambuf_iterator<char>(g)), {});
+  }
+  // 5 prompt positions + 35 positions of sampled tokens that were fed back.
+  ASSERT_EQ(got_bytes.size(), bytes.size());
+  const float* a = reinterpret_cast<const float*>(got_bytes.data());
+  const float* b = reinterpret_cast<const float*>(bytes.data());
+  float max_err = 0;
+  for (size_t i = 0; i < bytes.size() / 4; ++i) max_err = std::max(max_err, std::fabs(a[i] - b[i]));
+  EXPECT_LT(max_err, 1e-4f);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliRun, SeededSamplingIsReproducible) {
+  std::string args = "run -m " + kGguf + " -p 'Once upon a time' -n 30 --temp 0.9 --top-k 40 "
+                     "--top-p 0.9 --min-p 0.02 --repeat-penalty 1.1 --seed 42";
+  Output a = run(args), b = run(args), c = run(args + "1");
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+  EXPECT_EQ(a.out.rfind("Once upon a time", 0), 0u);
+}
+
+TEST(CliInspect, ShowsHyperParametersAndTensors) {
+  Output o = run("inspect " + kGguf + " --json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j["architecture"], "llama");
+  EXPECT_EQ(j["hyperparameters"]["n_layer"], 5);
+  EXPECT_EQ(j["hyperparameters"]["n_embd"], 64);
+  EXPECT_EQ(j["hyperparameters"]["n_ff"], 172);
+  EXPECT_EQ(j["hyperparameters"]["n_head"], 8);
+  EXPECT_EQ(j["hyperparameters"]["n_head_kv"], 4);
+  EXPECT_EQ(j["hyperparameters"]["n_vocab"], 512);
+  EXPECT_EQ(j["tokenizer"]["kind"], "spm");
+  EXPECT_EQ(j["bytes_per_layer"].size(), 5u);
+  // Per layer: 2 norms (64) + q, o (64x64) + k, v (32x64) + 3 FFN (172x64), F32.
+  EXPECT_EQ(j["bytes_per_layer"][0], (2 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 172 * 64) * 4);
+  o = run("inspect " + kGguf);
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("blk.0.attn_q.weight"), std::string::npos);
+}
+
+// ---- bad input: one line "strata: error: <file>: ...", non-zero exit, no crash ----
+
+void expect_clean_error(const Output& o, const std::string& must_contain, const std::string& what) {
+  EXPECT_NE(o.code, 0) << what;
+  EXPECT_LT(o.code, 128) << what << ": killed by a signal";
+  EXPECT_EQ(o.err.rfind("strata: error: ", 0), 0u) << what << ": " << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << what << ": " << o.err;
+  EXPECT_NE(o.err.find(must_contain), std::string::npos) << what << ": " << o.err;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+}
+
+class CliBadInput : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = temp_dir(); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(CliBadInput, TruncatedGgufAtManyOffsets) {
+  const std::string full = read_all(kGguf);
+  const std::string path = dir_ + "/trunc.gguf";
+  for (size_t cut : {size_t{0}, size_t{3}, size_t{4}, size_t{10}, size_t{23}, size_t{100},
+                     size_t{5000}, size_t{20000}, full.size() / 2, full.size() - 1}) {
+    write_all(path, full.substr(0, cut));
+    expect_clean_error(run("run -m " + path + " -n 1"), "trunc.gguf", "cut at " + std::to_string(cut));
+  }
+}
+
+TEST_F(CliBadInput, WrongMagicAndAbsurdHeaders) {
+  std::string bytes = read_all(kGguf);
+  bytes[0] = 'X';
+  write_all(dir_ + "/magic.gguf", bytes);
+  // Not GGUF and not .bin: unknown format.
+  expect_clean_error(run("inspect " + dir_ + "/magic.gguf"), "magic.gguf", "wrong magic");
+
+  auto le64 = [](uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); };
+  std::string hdr = std::string("GGUF") + std::string("\x03\x00\x00\x00", 4);
+  write_all(dir_ + "/many.gguf", hdr + le64(1ull << 60) + le64(0) + std::string(64, '\0'));
+  expect_clean_error(run("run -m " + dir_ + "/many.gguf"), "1152921504606846976 tensors", "2^60 tensors");
+  // One metadata key whose string claims 100 GB.
+  std::string s = hdr + le64(0) + le64(1) + le64(100ull << 30) + "key";
+  write_all(dir_ + "/bigstr.gguf", s);
+  expect_clean_error(run("run -m " + dir_ + "/bigstr.gguf"), "bigstr.gguf", "100 GB string");
+}
+
+TEST_F(CliBadInput, MissingTensorTensorPastEndAndUnsupportedType) {
+  auto g = parse_gguf(kGguf);
+  ASSERT_TRUE(g.is_ok());
+  // Rewrite stories260K without blk.3.ffn_up.weight.
+  GgufWriter w;
+  for (const auto& [k, v] : g->meta) w.set(k, v);
+  std::string all = read_all(kGguf);
+  for (const auto& t : g->index.tensors()) {
+    if (t.name == "blk.3.ffn_up.weight") continue;
+    auto bytes = std::make_shared<std::string>(all.substr(t.offset, t.nbytes));
+    w.add_tensor(t.name, *t.dtype, t.shape, [bytes](AtomicFileWriter& f) {
+      return f.write(bytes->data(), bytes->size());
+    });
+  }
+  ASSERT_TRUE(w.write(dir_ + "/missing.gguf").is_ok());
+  expect_clean_error(run("run -m " + dir_ + "/missing.gguf"), "blk.3.ffn_up.weight", "missing");
+
+  // Cut the file inside the last tensor: its byte range now runs past the end.
+  write_all(dir_ + "/short.gguf", all.substr(0, all.size() - 100));
+  expect_clean_error(run("run -m " + dir_ + "/short.gguf"), "past the end", "tensor past EOF");
+
+  // A Hugging Face directory with an I64 weight.
+  ModelConfig c;
+  c.arch = Arch::kLlama;
+  c.arch_name = "llama";
+  c.n_layer = 1; c.n_embd = 8; c.n_head = 2; c.n_head_kv = 2; c.head_dim = 4; c.n_ff = 16;
+  c.n_vocab = 16; c.n_ctx_train = 32;
+  c.rope_style = RopeStyle::kNeox;
+  RandomModelOptions o;
+  o.dtype = DType::kF32;
+  ASSERT_TRUE(write_random_hf(c, o, dir_ + "/hf").is_ok());
+  auto j = nlohmann::json::parse(read_all(dir_ + "/hf/config.json"));
+  SafetensorsWriter sw;
+  sw.add_tensor_raw("model.embed_tokens.weight", "I64", {16, 8}, std::string(16 * 8 * 8, '\0'));
+  std::filesystem::remove_all(dir_ + "/hf2");
+  std::filesystem::create_directory(dir_ + "/hf2");
+  ASSERT_TRUE(sw.write(dir_ + "/hf2/model.safetensors").is_ok());
+  write_all(dir_ + "/hf2/config.json", j.dump());
+  expect_clean_error(run("run -m " + dir_ + "/hf2"), "I64", "unsupported dtype");
+}
+
+TEST_F(CliBadInput, ShardIndexOutsideTheDirectory) {
+  std::filesystem::create_directory(dir_ + "/m");
+  write_all(dir_ + "/m/config.json", R"({"model_type": "llama", "hidden_size": 8})");
+  write_all(dir_ + "/m/model.safetensors.index.json",
+            R"({"weight_map": {"model.embed_tokens.weight": "../outside.safetensors"}})");
+  expect_clean_error(run("run -m " + dir_ + "/m"), "outside.safetensors", "shard outside");
+}
+
+TEST_F(CliBadInput, MissingFileAndBadOptions) {
+  expect_clean_error(run("run -m " + dir_ + "/nope.gguf"), "nope.gguf", "missing file");
+  Output o = run("run --temp -1");
+  EXPECT_NE(o.code, 0);
+}
+
+}  // namespace
+}  // namespace strata
