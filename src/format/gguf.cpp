@@ -11,6 +11,10 @@ namespace {
 constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" little-endian
 constexpr uint32_t kMaxDims = 4;              // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 4;
+// Memory the parsed header may take (strings, array elements, tensor infos). The bytes-left
+// checks alone let a corrupt count in a multi-GB file ask for terabytes (an array of 2^32 u8
+// becomes 2^32 MetaValues); real headers, 256k-token vocabularies included, take < 100 MiB.
+constexpr uint64_t kMaxHeaderMemoryBytes = 1ull << 30;
 
 struct GgmlTypeTraits {
   const char* name;
@@ -112,7 +116,8 @@ class GgufParser {
       uint64_t rel_offset;
     };
     std::vector<Pending> pending;
-    pending.reserve(n_tensors);  // bounded above by remaining()/24
+    STRATA_TRY(charge(n_tensors, sizeof(Pending), "tensor infos"));
+    pending.reserve(n_tensors);  // bounded by remaining()/24 and the memory budget
     for (uint64_t t = 0; t < n_tensors; ++t) {
       Pending p;
       STRATA_TRY(read_string(&p.info.name, "tensor name"));
@@ -183,6 +188,7 @@ class GgufParser {
       return Status::errorf("{}: {} at offset {} claims {} bytes, but only {} remain", cur_.name(),
                             what, at, len, cur_.remaining());
     }
+    STRATA_TRY(charge(len, 1, what));
     s->resize(len);
     return cur_.read(s->data(), len, what);
   }
@@ -227,6 +233,7 @@ class GgufParser {
           return Status::errorf("{}: array at offset {} claims {} elements, more than the {} bytes left can hold",
                                 cur_.name(), cur_.pos() - 12, n, cur_.remaining());
         }
+        STRATA_TRY(charge(n, sizeof(MetaValue), "array"));
         v->arr.resize(n);
         for (uint64_t k = 0; k < n; ++k) STRATA_TRY(read_value(elem, &v->arr[k], depth + 1));
         break;
@@ -248,7 +255,19 @@ class GgufParser {
     }
   }
 
+  // Counts `n` objects of `bytes` each against kMaxHeaderMemoryBytes before allocating them.
+  Status charge(uint64_t n, uint64_t bytes, const char* what) {
+    if (n > (kMaxHeaderMemoryBytes - used_bytes_) / bytes) {
+      return Status::errorf("{}: {} at offset {} would take the header past {} MiB of memory "
+                            "({} x {} bytes): corrupt file?",
+                            cur_.name(), what, cur_.pos(), kMaxHeaderMemoryBytes >> 20, n, bytes);
+    }
+    used_bytes_ += n * bytes;
+    return Status::ok();
+  }
+
   ByteCursor& cur_;
+  uint64_t used_bytes_ = 0;
 };
 
 Result<GgufFile> parse_with(ByteCursor& cur, const std::string& path) {
