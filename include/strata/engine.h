@@ -7,18 +7,22 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
 #include "runtime/sampler.h"
+#include "store/placement.h"
+#include "store/streaming_store.h"
 
 namespace strata {
 
 class Tokenizer;
 class Transformer;
-class WeightStore;
+class Device;
+class StreamingStore;
 class ThreadPool;
 struct ModelSource;
 
@@ -28,16 +32,32 @@ struct EngineOptions {
   int n_threads = 0;           // 0 = all hardware threads
   int64_t n_ctx = 0;           // 0 = min(training context, 4096)
   int64_t n_batch = 512;       // most prompt tokens per forward pass
+  PlacementOptions placement;  // tiers, prefetch, budgets, device
+};
+
+// What one forward pass (a prefill batch or one decoded token) cost.
+struct TokenTrace {
+  bool prefill = false;
+  int64_t n_tokens = 0;
+  double wall_s = 0;           // the whole forward pass
+  double compute_s = 0;        // sum of the layers' compute time
+  double stall_s = 0;          // time compute waited for streamed layers
+  double transfer_s = 0;       // sum of the streamed loads' I/O + copy time
+  uint64_t bytes_streamed = 0; // the streamed layers' tensor bytes
+  std::vector<LayerLoad> loads;
 };
 
 struct GenerateOptions {
   std::string prompt;
+  std::vector<int32_t> prompt_tokens;  // when non-empty, used instead of encoding `prompt`
   int64_t n_predict = 128;     // new tokens; -1 = until EOS or the context is full
   SamplerOptions sampling;
   bool ignore_eos = false;
   bool parse_special = false;  // "<|begin_of_text|>" in the prompt becomes its token
   // Called with every logit row computed: the prompt's positions, then each new token's.
   std::function<void(const float* logits, int64_t n_vocab)> on_logits;
+  // Called after every forward pass with its measurements (for --verbose-layers).
+  std::function<void(const TokenTrace&)> on_trace;
 };
 
 struct GenerateStats {
@@ -47,6 +67,7 @@ struct GenerateStats {
   double decode_s = 0;
   double ttft_s = 0;           // prompt processing + first sampled token
   std::vector<int32_t> tokens; // prompt then generated ids
+  std::vector<TokenTrace> traces;  // one per forward pass: prefill batches, then decode steps
 };
 
 // Owns the model, tokenizer, weights and thread pool. One generation at a time.
@@ -57,6 +78,9 @@ class Engine {
 
   const ModelSource& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const StreamingStore& store() const { return *store_; }
+  const Device& device() const { return *device_; }
+  int n_threads() const;
   int64_t n_ctx() const { return n_ctx_; }
   double load_s() const { return load_s_; }
 
@@ -70,12 +94,32 @@ class Engine {
   Engine() = default;
   std::unique_ptr<ModelSource> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<WeightStore> store_;
+  Status forward(std::span<const int32_t> tokens, int64_t pos, float* logits, bool all_logits,
+                 bool prefill, GenerateStats* st, const GenerateOptions& opts);
+  std::unique_ptr<Device> device_;
+  std::unique_ptr<StreamingStore> store_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Transformer> transformer_;
   int64_t n_ctx_ = 0, n_batch_ = 512;
   double load_s_ = 0;
 };
+
+// Streaming figures of a generation, over its decode steps (prefill batches excluded).
+struct StreamSummary {
+  int64_t n_decode_steps = 0;
+  double wall_s = 0;                 // sum of the decode forward passes
+  double compute_s = 0;              // sum of layer compute time
+  double stall_s = 0;                // compute waiting for streamed layers
+  double transfer_s = 0;             // time the load pipeline was busy (union of loads)
+  uint64_t bytes_streamed = 0;
+  double bytes_per_token = 0;
+  double stream_gbps = 0;            // bytes_streamed / transfer_s, 1e9 bytes per GB
+  double stall_fraction = 0;         // stall_s / wall_s
+  double overlap_efficiency = 0;     // max(compute_s, transfer_s) / wall_s
+  std::vector<int64_t> streamed_layers;
+  std::vector<double> per_layer_load_s;  // median (ready - start) per streamed layer
+};
+StreamSummary summarize_stream(const GenerateStats& stats);
 
 // Peak resident set size of this process, measured (VmHWM), in bytes.
 uint64_t peak_rss_bytes();

@@ -1,11 +1,13 @@
 #include "strata/engine.h"
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <cstring>
 #include <thread>
 
 #include "backend/cpu/thread_pool.h"
+#include "backend/device.h"
 #include "core/timer.h"
 #include "model/model_source.h"
 #include "runtime/transformer.h"
@@ -14,7 +16,44 @@
 
 namespace strata {
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  transformer_.reset();
+  store_.reset();  // before the device it allocated from
+}
+
+int Engine::n_threads() const { return pool_->n_threads(); }
+
+namespace {
+// KV cache and scratch bytes the Transformer allocates, for --ram-budget.
+uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch) {
+  const uint64_t kv = 2ull * c.n_layer * n_ctx * c.kv_dim() * sizeof(float);
+  const uint64_t scratch = static_cast<uint64_t>(n_batch) *
+                           (3 * c.n_embd + 3 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff) * sizeof(float);
+  return kv + scratch + static_cast<uint64_t>(c.n_vocab) * sizeof(float);
+}
+}  // namespace
+
+Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, float* logits,
+                       bool all_logits, bool prefill, GenerateStats* st,
+                       const GenerateOptions& opts) {
+  ForwardTimings ft;
+  const double t0 = now_seconds();
+  Status s = transformer_->forward(tokens, pos, logits, all_logits, &ft);
+  TokenTrace tr;
+  tr.prefill = prefill;
+  tr.n_tokens = static_cast<int64_t>(tokens.size());
+  tr.wall_s = now_seconds() - t0;
+  for (double c : ft.layer_compute_s) tr.compute_s += c;
+  tr.loads = store_->take_loads();
+  for (const LayerLoad& l : tr.loads) {
+    tr.stall_s += l.stall_s;
+    tr.transfer_s += l.ready_s - l.start_s;
+    tr.bytes_streamed += l.bytes;
+  }
+  if (opts.on_trace) opts.on_trace(tr);
+  st->traces.push_back(std::move(tr));
+  return s;
+}
 
 Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   Stopwatch sw;
@@ -33,7 +72,16 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   int threads = opts.n_threads > 0 ? opts.n_threads
                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   e->pool_ = std::make_unique<ThreadPool>(threads);
-  STRATA_ASSIGN_OR_RETURN(e->store_, make_resident_store(*e->model_));
+  const PlacementOptions& po = opts.placement;
+  if (po.device == "cpu") {
+    e->device_ = make_cpu_device();
+  } else if (po.device == "sim") {
+    e->device_ = make_sim_device(po.sim);
+  } else {
+    return Status::errorf("--device must be cpu or sim, got '{}'", po.device);
+  }
+  STRATA_ASSIGN_OR_RETURN(e->store_, StreamingStore::create(*e->model_, po, *e->device_,
+                                                            runtime_bytes(c, e->n_ctx_, e->n_batch_)));
   e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_, e->n_ctx_, e->n_batch_);
   e->load_s_ = sw.elapsed_s();
   return e;
@@ -46,7 +94,9 @@ Status Engine::generate(const GenerateOptions& opts,
   GenerateStats& st = stats ? *stats : local;
   st = GenerateStats{};
   const Tokenizer& tok = *tokenizer_;
-  std::vector<int32_t> prompt = tok.encode(opts.prompt, tok.special().add_bos, opts.parse_special);
+  std::vector<int32_t> prompt =
+      opts.prompt_tokens.empty() ? tok.encode(opts.prompt, tok.special().add_bos, opts.parse_special)
+                                 : opts.prompt_tokens;
   if (prompt.empty()) {
     if (tok.special().bos < 0) return Status::error("empty prompt and the vocabulary has no BOS token");
     prompt.push_back(tok.special().bos);
@@ -68,8 +118,8 @@ Status Engine::generate(const GenerateOptions& opts,
     const int64_t n = std::min(n_batch_, n_prompt - at);
     const bool all = static_cast<bool>(opts.on_logits);
     logits.resize((all ? n : 1) * V);
-    STRATA_TRY(transformer_->forward({prompt.data() + at, static_cast<size_t>(n)}, at,
-                                     logits.data(), all));
+    STRATA_TRY(forward({prompt.data() + at, static_cast<size_t>(n)}, at, logits.data(), all, true,
+                       &st, opts));
     if (all) {
       for (int64_t t = 0; t < n; ++t) opts.on_logits(logits.data() + t * V, V);
     }
@@ -94,7 +144,7 @@ Status Engine::generate(const GenerateOptions& opts,
     if (!text.empty()) on_text(text);
     if (opts.n_predict >= 0 && i + 1 == opts.n_predict) break;
     if (pos >= n_ctx_) break;  // context full
-    STRATA_TRY(transformer_->forward({&next, 1}, pos, logits.data(), false));
+    STRATA_TRY(forward({&next, 1}, pos, logits.data(), false, false, &st, opts));
     if (opts.on_logits) opts.on_logits(logits.data(), V);
     ++pos;
   }
@@ -102,6 +152,49 @@ Status Engine::generate(const GenerateOptions& opts,
   if (!rest.empty()) on_text(rest);
   st.decode_s = decode_sw.elapsed_s();
   return Status::ok();
+}
+
+StreamSummary summarize_stream(const GenerateStats& st) {
+  StreamSummary s;
+  std::vector<std::pair<double, double>> spans;
+  std::map<int64_t, std::vector<double>> per_layer;
+  for (const TokenTrace& t : st.traces) {
+    if (t.prefill) continue;
+    ++s.n_decode_steps;
+    s.wall_s += t.wall_s;
+    s.compute_s += t.compute_s;
+    s.stall_s += t.stall_s;
+    s.bytes_streamed += t.bytes_streamed;
+    for (const LayerLoad& l : t.loads) {
+      spans.emplace_back(l.start_s, l.ready_s);
+      per_layer[l.layer].push_back(l.ready_s - l.start_s);
+    }
+  }
+  // Loads overlap one another (prefetch > 1, copies behind reads): count busy time once.
+  std::sort(spans.begin(), spans.end());
+  double cur_begin = 0, cur_end = -1;
+  for (const auto& [b, e] : spans) {
+    if (b > cur_end) {
+      if (cur_end > cur_begin) s.transfer_s += cur_end - cur_begin;
+      cur_begin = b;
+      cur_end = e;
+    } else {
+      cur_end = std::max(cur_end, e);
+    }
+  }
+  if (cur_end > cur_begin) s.transfer_s += cur_end - cur_begin;
+  for (auto& [layer, v] : per_layer) {
+    std::sort(v.begin(), v.end());
+    s.streamed_layers.push_back(layer);
+    s.per_layer_load_s.push_back(v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
+  }
+  if (s.n_decode_steps > 0) s.bytes_per_token = static_cast<double>(s.bytes_streamed) / s.n_decode_steps;
+  if (s.transfer_s > 0) s.stream_gbps = s.bytes_streamed / s.transfer_s / 1e9;
+  if (s.wall_s > 0) {
+    s.stall_fraction = s.stall_s / s.wall_s;
+    s.overlap_efficiency = std::max(s.compute_s, s.transfer_s) / s.wall_s;
+  }
+  return s;
 }
 
 uint64_t peak_rss_bytes() {

@@ -1,5 +1,8 @@
 #include "runtime/transformer.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -7,6 +10,17 @@
 #include "core/timer.h"
 
 namespace strata {
+
+Transformer::LazyFloats::~LazyFloats() {
+  if (p) ::munmap(p, bytes);
+}
+
+void Transformer::LazyFloats::allocate(size_t n_floats) {
+  bytes = std::max<size_t>(n_floats * sizeof(float), 1);
+  void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  STRATA_CHECK(m != MAP_FAILED, "cannot map {} bytes for the KV cache", bytes);
+  p = static_cast<float*>(m);
+}
 
 Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPool& pool,
                          int64_t n_ctx, int64_t max_batch)
@@ -23,8 +37,8 @@ Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPo
     rope_inv_freq_[i] = freq;
   }
   const size_t kv = static_cast<size_t>(c_.n_layer) * n_ctx_ * c_.kv_dim();
-  k_cache_.assign(kv, 0.0f);
-  v_cache_.assign(kv, 0.0f);
+  k_cache_.allocate(kv);
+  v_cache_.allocate(kv);
   const int64_t b = max_batch_;
   x_.resize(b * c_.n_embd);
   xb_.resize(b * std::max(c_.n_embd, c_.q_dim()));

@@ -45,8 +45,19 @@ class Transformer {
   ThreadPool& pool_;
   int64_t n_ctx_, max_batch_;
   std::vector<float> rope_inv_freq_;  // [head_dim/2]
-  // KV cache: [n_layer][n_ctx][kv_dim]
-  std::vector<float> k_cache_, v_cache_;
+  // KV cache: [n_layer][n_ctx][kv_dim]. Anonymous mappings, so pages become resident only as
+  // positions are written: RSS grows with the tokens actually used, not with -c.
+  struct LazyFloats {
+    float* p = nullptr;
+    size_t bytes = 0;
+    LazyFloats() = default;
+    LazyFloats(const LazyFloats&) = delete;
+    LazyFloats& operator=(const LazyFloats&) = delete;
+    ~LazyFloats();
+    void allocate(size_t n_floats);
+    float* data() const { return p; }
+  };
+  LazyFloats k_cache_, v_cache_;
   // Scratch, sized for max_batch tokens.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, hb_, hb2_;
   std::vector<float> att_scores_;  // [n_threads][n_ctx]

@@ -1,0 +1,75 @@
+#pragma once
+// The device interface: the only way store/ talks to compute memory. It maps one to one
+// onto CUDA so the CUDA backend is a drop-in:
+//   alloc/free                -> cudaMallocAsync / cudaFreeAsync
+//   alloc_pinned/free_pinned  -> cudaHostAlloc / cudaFreeHost
+//   copy_to_device_async      -> cudaMemcpyAsync(H2D) on the copy stream + cudaEventRecord
+//   DeviceEvent::synchronize  -> cudaEventSynchronize;  query -> cudaEventQuery
+//   compute_wait              -> cudaStreamWaitEvent(compute stream, event)
+// Implementations: the CPU (device memory is host RAM; copies run on a copy thread) and a
+// simulated device (a separate arena with its own capacity and a copy engine with optional
+// bandwidth and latency limits) that lets the whole pipeline run and be tested without a GPU.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace strata {
+
+// Completion of work queued on a device's copy stream. Thread-safe.
+class DeviceEvent {
+ public:
+  virtual ~DeviceEvent() = default;
+  virtual bool query() const = 0;       // done?
+  virtual Status synchronize() = 0;     // blocks until done; the copy's error if it failed
+};
+
+struct DeviceStats {
+  uint64_t capacity_bytes = 0;   // device memory the device may hand out (0 = unlimited)
+  uint64_t used_bytes = 0;       // allocated now
+  uint64_t peak_bytes = 0;       // high-water mark of used_bytes (measured, not estimated)
+  uint64_t pinned_bytes = 0;     // pinned host memory allocated now
+  uint64_t peak_pinned_bytes = 0;
+  uint64_t bytes_copied = 0;     // host -> device, total
+  double copy_busy_s = 0;        // time the copy engine spent copying
+};
+
+// Owns its memory pools and its copy stream (thread). All methods are thread-safe.
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual std::string name() const = 0;  // "cpu", "sim", "cuda:0"
+  // True when device pointers are ordinary host pointers (the CPU backend): disk reads may
+  // then land in device memory directly, with no staging copy.
+  virtual bool shares_host_memory() const = 0;
+
+  // 4096-byte aligned device memory; an error (not a crash) when it would exceed capacity.
+  virtual Result<void*> alloc(uint64_t nbytes) = 0;
+  virtual void free(void* p) = 0;
+  // 4096-byte aligned host memory, page-locked where the OS allows (mlock; best effort).
+  virtual Result<void*> alloc_pinned(uint64_t nbytes) = 0;
+  virtual void free_pinned(void* p) = 0;
+
+  // Queues a host -> device copy on the copy stream (FIFO). The event completes when this
+  // copy and every copy queued before it are done.
+  virtual Result<std::shared_ptr<DeviceEvent>> copy_to_device_async(void* dst, const void* src,
+                                                                    uint64_t nbytes) = 0;
+  // Orders compute after `event`. The CPU and simulated devices compute on the host, so this
+  // blocks the calling thread until the event completes.
+  virtual Status compute_wait(DeviceEvent& event) = 0;
+
+  virtual DeviceStats stats() const = 0;
+};
+
+struct SimDeviceOptions {
+  uint64_t capacity_bytes = 0;   // 0 = unlimited
+  double bandwidth_gbps = 0;     // host -> device copy limit in GB/s (1e9 bytes); 0 = unlimited
+  double latency_us = 0;         // fixed cost added to every copy
+};
+
+std::unique_ptr<Device> make_cpu_device();
+std::unique_ptr<Device> make_sim_device(const SimDeviceOptions& opts);
+
+}  // namespace strata

@@ -1,0 +1,96 @@
+#include "store/layer_layout.h"
+
+#include <algorithm>
+
+#include "core/units.h"
+
+namespace strata {
+
+namespace {
+// Gaps up to this size between a layer's tensors are read rather than skipped: one larger
+// request costs less than two requests plus a seek.
+constexpr uint64_t kMaxGapBytes = 1 << 20;
+constexpr uint64_t kSideAlignBytes = 64;
+}  // namespace
+
+LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs, int n_specs) {
+  LayerLayout L;
+  L.tensors.resize(n_specs);
+  std::vector<int> order;
+  for (int i = 0; i < n_specs; ++i) {
+    if (specs[i].name.empty()) continue;
+    const TensorInfo* t = index.find(specs[i].name);
+    if (!t) continue;
+    L.tensors[i].info = t;
+    L.tensor_bytes += t->nbytes;
+    order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    const TensorInfo *x = L.tensors[a].info, *y = L.tensors[b].info;
+    return x->file_index != y->file_index ? x->file_index < y->file_index : x->offset < y->offset;
+  });
+  uint64_t slot = 0;
+  for (int i : order) {
+    const TensorInfo* t = L.tensors[i].info;
+    const uint64_t begin = align_down(t->offset, kDirectIoAlignBytes);
+    const uint64_t end = align_up(t->offset + t->nbytes, kDirectIoAlignBytes);
+    Extent* last = L.extents.empty() ? nullptr : &L.extents.back();
+    if (last && last->file_index == t->file_index && begin <= last->file_offset + last->nbytes + kMaxGapBytes &&
+        begin >= last->file_offset) {
+      const uint64_t new_end = std::max(end, last->file_offset + last->nbytes);
+      slot += new_end - (last->file_offset + last->nbytes);
+      last->nbytes = new_end - last->file_offset;
+    } else {
+      L.extents.push_back({t->file_index, begin, end - begin, slot});
+      slot += end - begin;
+      last = &L.extents.back();
+    }
+    L.tensors[i].slot_offset = last->slot_offset + (t->offset - last->file_offset);
+  }
+  L.read_bytes = slot;
+  uint64_t side = slot;
+  for (int i : order) {
+    TensorPlace& p = L.tensors[i];
+    if (p.info->shape.size() == 1 && p.info->dtype != DType::kF32) {
+      p.widen = true;
+      p.side_offset = align_up(side, kSideAlignBytes);
+      side = p.side_offset + static_cast<uint64_t>(p.info->n_elements()) * 4;
+    }
+  }
+  L.total_bytes = align_up(side, kDirectIoAlignBytes);
+  return L;
+}
+
+std::vector<ReadRequest> layout_reads(const LayerLayout& layout, char* base) {
+  std::vector<ReadRequest> r;
+  for (const Extent& e : layout.extents) r.push_back({e.file_index, e.file_offset, e.nbytes, base + e.slot_offset});
+  return r;
+}
+
+void finalize_layout(const LayerLayout& layout, char* base) {
+  for (const TensorPlace& p : layout.tensors) {
+    if (!p.info || !p.widen) continue;
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(base + p.slot_offset);
+    float* dst = reinterpret_cast<float*>(base + p.side_offset);
+    const int64_t n = p.info->n_elements();
+    for (int64_t k = 0; k < n; ++k) {
+      dst[k] = p.info->dtype == DType::kF16 ? f16_to_f32(src[k]) : bf16_to_f32(src[k]);
+    }
+  }
+}
+
+void layout_views(const LayerLayout& layout, const char* base, WeightView* views) {
+  for (size_t i = 0; i < layout.tensors.size(); ++i) {
+    const TensorPlace& p = layout.tensors[i];
+    views[i] = WeightView{};
+    if (!p.info) continue;
+    WeightView v;
+    v.data = base + (p.widen ? p.side_offset : p.slot_offset);
+    v.dtype = p.widen ? DType::kF32 : *p.info->dtype;
+    v.rows = p.info->shape.size() == 2 ? p.info->shape[0] : 1;
+    v.cols = p.info->shape.back();
+    views[i] = v;
+  }
+}
+
+}  // namespace strata

@@ -1,0 +1,54 @@
+#pragma once
+// How one layer's tensors sit in a file and in a slot. A layer is read as a few large aligned
+// extents (its tensors' byte ranges, merged across small gaps, widened to 4 KiB boundaries for
+// direct I/O) and lands in a slot at the same relative positions, so tensor views point
+// straight into the read buffer with no copy. 1-D tensors stored as F16/BF16 (norms, biases)
+// are widened to F32 into a side area after the read.
+
+#include <cstdint>
+#include <vector>
+
+#include "format/tensor_index.h"
+#include "store/file_reader.h"
+#include "store/weight_store.h"
+
+namespace strata {
+
+struct Extent {
+  uint32_t file_index = 0;
+  uint64_t file_offset = 0;  // 4096-aligned
+  uint64_t nbytes = 0;       // 4096-aligned
+  uint64_t slot_offset = 0;  // 4096-aligned
+};
+
+struct TensorPlace {
+  const TensorInfo* info = nullptr;  // nullptr: absent optional tensor
+  uint64_t slot_offset = 0;          // of the tensor's stored bytes
+  bool widen = false;                // 1-D F16/BF16 -> F32 at side_offset
+  uint64_t side_offset = 0;
+};
+
+struct LayerLayout {
+  std::vector<Extent> extents;
+  std::vector<TensorPlace> tensors;  // indexed like the spec array (LayerTensor / GlobalTensor)
+  uint64_t read_bytes = 0;           // sum of extents
+  uint64_t total_bytes = 0;          // extents + side area: the slot size this layer needs
+  uint64_t tensor_bytes = 0;         // sum of the tensors' own bytes
+
+  // Layers whose tensors are scattered (reads would waste more than a quarter) stream badly.
+  bool streams_well() const { return extents.size() <= 8 && read_bytes <= tensor_bytes * 5 / 4 + (256 << 10); }
+};
+
+// Lays out the tensors named by `specs` (missing optional tensors are skipped).
+LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs, int n_specs);
+
+// Read requests that fill a buffer laid out as `layout` at `base` (4096-aligned).
+std::vector<ReadRequest> layout_reads(const LayerLayout& layout, char* base);
+
+// Widens 1-D F16/BF16 tensors into the side area. Run on host memory after the read.
+void finalize_layout(const LayerLayout& layout, char* base);
+
+// Views of the tensors of a buffer laid out as `layout` at `base` (host or device memory).
+void layout_views(const LayerLayout& layout, const char* base, WeightView* views);
+
+}  // namespace strata

@@ -1,0 +1,157 @@
+#include "store/placement.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+namespace strata {
+
+const char* tier_name(Tier t) {
+  switch (t) {
+    case Tier::kDevice: return "device";
+    case Tier::kHost: return "ram";
+    case Tier::kDisk: return "disk";
+  }
+  return "?";
+}
+
+std::string format_bytes(uint64_t b) {
+  if (b >= (1ull << 30)) return fmt::format("{:.2f} GiB", b / double(1ull << 30));
+  if (b >= (1ull << 20)) return fmt::format("{:.1f} MiB", b / double(1ull << 20));
+  if (b >= (1ull << 10)) return fmt::format("{:.1f} KiB", b / double(1ull << 10));
+  return fmt::format("{} B", b);
+}
+
+Result<uint64_t> parse_bytes(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return Status::errorf("'{}' is not a size (examples: 512M, 2G, 1.5GiB, 1000000)", text);
+  double v = std::strtod(text.substr(0, i).c_str(), nullptr);
+  std::string unit = text.substr(i);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  double mul = 1;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib") mul = 1024.0;
+  else if (unit == "m" || unit == "mb" || unit == "mib") mul = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib") mul = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tb" || unit == "tib") mul = 1024.0 * 1024 * 1024 * 1024;
+  else return Status::errorf("'{}': unknown size unit '{}' (use K, M, G or T)", text, unit);
+  double bytes = v * mul;
+  if (!(bytes >= 0) || bytes > 1.8e19) return Status::errorf("'{}' is out of range", text);
+  return static_cast<uint64_t>(bytes);
+}
+
+int64_t PlacementPlan::n_resident() const {
+  return std::count(layer_tier.begin(), layer_tier.end(), Tier::kDevice);
+}
+
+std::string PlacementPlan::describe() const {
+  const int64_t n = static_cast<int64_t>(layer_tier.size());
+  std::string map;
+  for (Tier t : layer_tier) map += t == Tier::kDevice ? 'D' : t == Tier::kHost ? 'R' : 'S';
+  std::string s = fmt::format(
+      "placement: {}/{} layers resident, {} streamed from {} | prefetch {} | {} slots x {} | "
+      "device {} | ram {} | disk {} | layers [{}] (D resident, R ram, S disk)",
+      n_resident(), n, n_streamed(), tier_name(offload_tier), prefetch, n_slots,
+      format_bytes(slot_bytes), format_bytes(device_bytes), format_bytes(host_bytes),
+      format_bytes(disk_bytes), map);
+  if (!auto_note.empty()) s += "\n" + auto_note;
+  return s;
+}
+
+namespace {
+
+std::vector<Tier> assign(int64_t n_layer, int64_t n_resident, ResidentPolicy keep, Tier off) {
+  std::vector<Tier> t(n_layer, off);
+  if (keep == ResidentPolicy::kFirst) {
+    for (int64_t l = 0; l < n_resident; ++l) t[l] = Tier::kDevice;
+  } else {
+    const int64_t head = (n_resident + 1) / 2, tail = n_resident / 2;
+    for (int64_t l = 0; l < head; ++l) t[l] = Tier::kDevice;
+    for (int64_t l = n_layer - tail; l < n_layer; ++l) t[l] = Tier::kDevice;
+  }
+  return t;
+}
+
+struct Cost {
+  uint64_t device = 0, host = 0, disk = 0;
+  uint64_t ram = 0;  // everything that lives in host RAM, for --ram-budget
+};
+
+Cost cost_of(const std::vector<Tier>& tiers, const PlanInputs& in, int n_slots) {
+  Cost c;
+  c.device = in.globals_bytes + static_cast<uint64_t>(n_slots) * in.slot_bytes;
+  for (size_t l = 0; l < tiers.size(); ++l) {
+    if (tiers[l] == Tier::kDevice) c.device += in.layer_bytes[l];
+    if (tiers[l] == Tier::kHost) c.host += in.layer_bytes[l];
+    if (tiers[l] == Tier::kDisk) c.disk += in.layer_bytes[l];
+  }
+  // Devices that do not share host memory stage disk reads through pinned host buffers.
+  const bool any_disk = c.disk > 0;
+  if (!in.device_shares_host && any_disk) c.host += static_cast<uint64_t>(n_slots) * in.slot_bytes;
+  c.ram = c.host + in.runtime_bytes + (in.device_shares_host ? c.device : 0);
+  return c;
+}
+
+}  // namespace
+
+Result<PlacementPlan> make_placement_plan(const PlacementOptions& o, const PlanInputs& in) {
+  const int64_t n_layer = static_cast<int64_t>(in.layer_bytes.size());
+  if (o.prefetch < 0 || o.prefetch > 16) {
+    return Status::errorf("--prefetch must be between 0 and 16, got {}", o.prefetch);
+  }
+  PlacementPlan p;
+  p.prefetch = o.prefetch;
+  if (o.offload_to == "ram") p.offload_tier = Tier::kHost;
+  else if (o.offload_to == "disk") p.offload_tier = Tier::kDisk;
+  else if (o.offload_to == "auto") p.offload_tier = in.device_shares_host ? Tier::kDisk : Tier::kHost;
+  else return Status::errorf("--offload-to must be ram, disk or auto, got '{}'", o.offload_to);
+
+  uint64_t vram_budget = o.vram_budget_bytes;
+  if (in.device_capacity_bytes > 0 && (vram_budget == 0 || vram_budget > in.device_capacity_bytes)) {
+    vram_budget = in.device_capacity_bytes;
+  }
+  auto fits = [&](const Cost& c) {
+    if (o.ram_budget_bytes > 0 && c.ram > o.ram_budget_bytes) return false;
+    if (vram_budget > 0 && c.device > vram_budget) return false;
+    return true;
+  };
+  auto slots_for = [&](int64_t n_resident) { return n_resident < n_layer ? o.prefetch + 1 : 0; };
+
+  int64_t n_res = o.gpu_layers;
+  if (n_res > n_layer) n_res = n_layer;
+  if (n_res < 0) {
+    // auto: the most resident layers that fit every budget.
+    for (n_res = n_layer; n_res > 0; --n_res) {
+      auto t = assign(n_layer, n_res, o.keep, p.offload_tier);
+      if (fits(cost_of(t, in, slots_for(n_res)))) break;
+    }
+    p.auto_note = fmt::format("--gpu-layers auto chose {} of {}", n_res, n_layer);
+    if (o.ram_budget_bytes) p.auto_note += ", ram budget " + format_bytes(o.ram_budget_bytes);
+    if (vram_budget) p.auto_note += ", device budget " + format_bytes(vram_budget);
+    if (!o.ram_budget_bytes && !vram_budget) p.auto_note += " (no budget set: all resident)";
+  }
+  p.layer_tier = assign(n_layer, n_res, o.keep, p.offload_tier);
+  p.n_slots = slots_for(n_res);
+  p.slot_bytes = p.n_slots > 0 ? in.slot_bytes : 0;
+  Cost c = cost_of(p.layer_tier, in, p.n_slots);
+  p.device_bytes = c.device;
+  p.host_bytes = c.host;
+  p.disk_bytes = c.disk;
+  if (o.ram_budget_bytes > 0 && c.ram > o.ram_budget_bytes) {
+    return Status::errorf(
+        "the plan ({} resident layers, {} streamed) needs {} of RAM (weights, slots, KV cache and "
+        "scratch), more than --ram-budget {}: lower --gpu-layers, -c or --prefetch",
+        n_res, n_layer - n_res, format_bytes(c.ram), format_bytes(o.ram_budget_bytes));
+  }
+  if (vram_budget > 0 && c.device > vram_budget) {
+    return Status::errorf("the plan ({} resident layers) needs {} of device memory, more than the "
+                          "{} available: lower --gpu-layers",
+                          n_res, format_bytes(c.device), format_bytes(vram_budget));
+  }
+  return p;
+}
+
+}  // namespace strata

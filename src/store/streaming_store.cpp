@@ -1,0 +1,403 @@
+#include "store/streaming_store.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/log.h"
+#include "core/timer.h"
+
+namespace strata {
+
+namespace {
+
+// Where automatic layer packs go: $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata, else
+// ~/.cache/strata.
+std::string cache_root() {
+  if (const char* d = std::getenv("STRATA_CACHE_DIR"); d && *d) return d;
+  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/strata";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/strata";
+  return "/tmp/strata-cache";
+}
+
+std::string auto_pack_dir(const ModelSource& m) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  for (const std::string& f : m.index.files) {
+    struct stat st {};
+    ::stat(f.c_str(), &st);
+    mix(std::filesystem::absolute(f).string());
+    mix(std::to_string(st.st_size) + ":" + std::to_string(st.st_mtime));
+  }
+  std::string stem = std::filesystem::path(m.path).filename().string();
+  return cache_root() + "/packs/" + stem + "-" + fmt::format("{:016x}", h);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StreamingStore>> StreamingStore::create(
+    const ModelSource& model, const PlacementOptions& opts, Device& device, uint64_t runtime_bytes,
+    std::unique_ptr<FileReader> reader) {
+  std::unique_ptr<StreamingStore> s(new StreamingStore(model, device));
+  STRATA_TRY(s->init(opts, runtime_bytes, std::move(reader)));
+  return s;
+}
+
+Status StreamingStore::choose_source(const PlacementOptions& opts) {
+  index_ = &model_.index;
+  if (!opts.pack_dir.empty()) {
+    STRATA_ASSIGN_OR_RETURN(LayerPack p, open_layer_pack(opts.pack_dir, model_));
+    pack_ = std::move(p);
+    index_ = &pack_->index;
+    return Status::ok();
+  }
+  return Status::ok();
+}
+
+Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes,
+                            std::unique_ptr<FileReader> reader) {
+  verify_ = opts.verify;
+  STRATA_TRY(choose_source(opts));
+  const ModelConfig& c = model_.config;
+  auto build_layouts = [&] {
+    layouts_.clear();
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+      auto specs = layer_tensor_specs(c, l);
+      layouts_.push_back(make_layer_layout(*index_, specs.data(), kLayerTensorCount));
+    }
+    auto g = global_tensor_specs(c);
+    globals_layout_ = make_layer_layout(*index_, g.data(), kGlobalTensorCount);
+  };
+  build_layouts();
+
+  PlanInputs in;
+  for (const auto& L : layouts_) {
+    in.layer_bytes.push_back(L.total_bytes);
+    in.slot_bytes = std::max(in.slot_bytes, L.total_bytes);
+  }
+  in.globals_bytes = globals_layout_.total_bytes;
+  in.runtime_bytes = runtime_bytes;
+  in.device_shares_host = device_.shares_host_memory();
+  in.device_capacity_bytes = device_.stats().capacity_bytes;
+  STRATA_ASSIGN_OR_RETURN(plan_, make_placement_plan(opts, in));
+
+  // Streaming straight from the model file needs each layer's bytes close together. If they
+  // are scattered, write a layer pack once into the cache (oLLM does the same on first load).
+  if (!pack_ && plan_.n_streamed() > 0) {
+    bool scattered = false;
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+      if (plan_.layer_tier[l] != Tier::kDevice && !layouts_[l].streams_well()) scattered = true;
+    }
+    if (scattered && opts.auto_pack) {
+      const std::string dir = auto_pack_dir(model_);
+      auto existing = open_layer_pack(dir, model_);
+      if (!existing) {
+        STRATA_LOG_INFO("{}: layers are scattered in the file; writing a layer pack to {} (once)",
+                        model_.path, dir);
+        std::filesystem::create_directories(dir);
+        STRATA_TRY(write_layer_pack(model_, dir, nullptr));
+        existing = open_layer_pack(dir, model_);
+        if (!existing) return existing.status();
+      } else {
+        STRATA_LOG_INFO("streaming from the cached layer pack {}", dir);
+      }
+      pack_ = std::move(existing).value();
+      index_ = &pack_->index;
+      build_layouts();
+    } else if (scattered) {
+      STRATA_LOG_WARN("{}: layers are scattered in the file; streaming will read extra bytes",
+                      model_.path);
+    }
+  }
+
+  if (!reader) {
+    std::vector<std::string> files = index_->files;
+    STRATA_ASSIGN_OR_RETURN(reader, make_file_reader(files, opts.io));
+  }
+  reader_ = std::move(reader);
+
+  // Globals and resident layers: loaded now, synchronously.
+  STRATA_ASSIGN_OR_RETURN(char* g, load_resident(globals_layout_, -1));
+  layout_views(globals_layout_, g, globals_.t.data());
+  resident_views_.resize(c.n_layer);
+  host_tier_.assign(c.n_layer, nullptr);
+  stream_pos_.assign(c.n_layer, -1);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const Tier t = plan_.layer_tier[l];
+    if (t == Tier::kDevice) {
+      STRATA_ASSIGN_OR_RETURN(char* mem, load_resident(layouts_[l], l));
+      layout_views(layouts_[l], mem, resident_views_[l].t.data());
+      continue;
+    }
+    stream_pos_[l] = static_cast<int64_t>(streamed_.size());
+    streamed_.push_back(l);
+    if (t == Tier::kHost) {
+      STRATA_ASSIGN_OR_RETURN(void* p, device_.alloc_pinned(layouts_[l].total_bytes));
+      pinned_allocs_.push_back(static_cast<char*>(p));
+      host_tier_[l] = static_cast<char*>(p);
+      STRATA_TRY(read_layout(layouts_[l], l, host_tier_[l]));
+    }
+  }
+  // Slots, and staging buffers where disk reads cannot land in device memory directly.
+  const bool staged = !device_.shares_host_memory() && plan_.offload_tier == Tier::kDisk;
+  slots_.resize(plan_.n_slots);
+  for (Slot& s : slots_) {
+    auto mem = device_.alloc(plan_.slot_bytes);
+    if (!mem) return mem.status().with_context("allocating a streaming slot");
+    s.device_mem = static_cast<char*>(*mem);
+    device_allocs_.push_back(s.device_mem);
+    if (staged) {
+      STRATA_ASSIGN_OR_RETURN(void* p, device_.alloc_pinned(plan_.slot_bytes));
+      s.staging = static_cast<char*>(p);
+      pinned_allocs_.push_back(s.staging);
+    }
+  }
+  if (!streamed_.empty()) {
+    io_thread_ = std::thread([this] { io_loop(); });
+    completion_thread_ = std::thread([this] { completion_loop(); });
+    std::lock_guard<std::mutex> lock(mu_);
+    pump_locked();
+  }
+  return Status::ok();
+}
+
+StreamingStore::~StreamingStore() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  io_cv_.notify_all();
+  done_cv_.notify_all();
+  cv_.notify_all();
+  if (io_thread_.joinable()) io_thread_.join();
+  if (completion_thread_.joinable()) completion_thread_.join();
+  for (Slot& s : slots_) {
+    if (s.event) (void)s.event->synchronize();  // no copy may still write into freed memory
+  }
+  for (char* p : device_allocs_) device_.free(p);
+  for (char* p : pinned_allocs_) device_.free_pinned(p);
+}
+
+std::string StreamingStore::io_description() const {
+  std::string s = reader_ ? reader_->describe() : "none";
+  if (pack_) s += ", layer pack " + pack_->dir + (verify_ ? " (checksums verified)" : "");
+  else s += ", from the model file";
+  return s;
+}
+
+Status StreamingStore::read_layout(const LayerLayout& layout, int64_t layer, char* host) {
+  std::vector<ReadRequest> reads = layout_reads(layout, host);
+  STRATA_TRY(reader_->read(reads));
+  if (verify_ && pack_) {
+    const PackRegion& r = layer < 0 ? pack_->globals : pack_->layers[layer];
+    // The region is the start of the layout's single extent.
+    const Extent& e = layout.extents.front();
+    const uint64_t got = xxh64_of(host + e.slot_offset + (r.offset - e.file_offset), r.nbytes);
+    if (got != r.xxh64) {
+      return Status::errorf("{}: checksum mismatch in {} (xxh64 {:016x}, manifest says {:016x}): "
+                            "the pack is corrupt, convert again",
+                            pack_->data_path, layer < 0 ? std::string("the globals")
+                                                        : "layer " + std::to_string(layer),
+                            got, r.xxh64);
+    }
+  }
+  finalize_layout(layout, host);
+  return Status::ok();
+}
+
+Result<char*> StreamingStore::load_resident(const LayerLayout& layout, int64_t layer) {
+  auto mem = device_.alloc(std::max<uint64_t>(layout.total_bytes, 1));
+  if (!mem) return mem.status().with_context(layer < 0 ? "allocating the globals" : "allocating layer " + std::to_string(layer));
+  char* dev = static_cast<char*>(*mem);
+  device_allocs_.push_back(dev);
+  if (layout.total_bytes == 0) return dev;
+  if (device_.shares_host_memory()) {
+    STRATA_TRY(read_layout(layout, layer, dev));
+    return dev;
+  }
+  STRATA_ASSIGN_OR_RETURN(void* tmp, device_.alloc_pinned(layout.total_bytes));
+  Status s = read_layout(layout, layer, static_cast<char*>(tmp));
+  if (s) {
+    auto ev = device_.copy_to_device_async(dev, tmp, layout.total_bytes);
+    s = ev ? (*ev)->synchronize() : ev.status();
+  }
+  device_.free_pinned(tmp);
+  STRATA_TRY(s);
+  return dev;
+}
+
+int StreamingStore::find_slot_locked(int64_t layer) const {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].layer == layer && slots_[i].state != SlotState::kFree) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void StreamingStore::schedule_locked(int64_t layer, int slot) {
+  Slot& s = slots_[slot];
+  s.layer = layer;
+  s.state = SlotState::kLoading;
+  s.error = Status::ok();
+  s.event.reset();
+  s.load = LayerLoad{};
+  s.load.layer = layer;
+  s.load.tier = plan_.layer_tier[layer];
+  s.load.bytes = layouts_[layer].tensor_bytes;
+  s.load.read_bytes = plan_.layer_tier[layer] == Tier::kHost ? layouts_[layer].total_bytes
+                                                             : layouts_[layer].read_bytes;
+  s.load.request_s = now_seconds();
+  io_queue_.push_back(slot);
+  io_cv_.notify_one();
+}
+
+// Keeps up to `prefetch` upcoming streamed layers loading or loaded, in the order the
+// executor will ask for them (wrapping to the next token's first layers).
+void StreamingStore::pump_locked() {
+  const int lookahead = plan_.prefetch;
+  for (;;) {
+    int pending = 0, free_slot = -1;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      SlotState st = slots_[i].state;
+      if (st == SlotState::kLoading || st == SlotState::kCopying || st == SlotState::kReady) ++pending;
+      if (st == SlotState::kFree && free_slot < 0) free_slot = static_cast<int>(i);
+    }
+    if (pending >= lookahead || free_slot < 0) return;
+    const int64_t layer = streamed_[next_];
+    if (find_slot_locked(layer) >= 0) return;  // already here: the ring has wrapped
+    schedule_locked(layer, free_slot);
+    next_ = (next_ + 1) % streamed_.size();
+  }
+}
+
+Result<const LayerWeights*> StreamingStore::acquire(int64_t layer) {
+  if (plan_.layer_tier[layer] == Tier::kDevice) return &resident_views_[layer];
+  std::unique_lock<std::mutex> lock(mu_);
+  const double t0 = now_seconds();
+  int slot = find_slot_locked(layer);
+  if (slot < 0) {
+    // Not prefetched (prefetch 0, or the executor jumped): load it now into a free slot,
+    // dropping a prefetched layer if every slot is taken.
+    for (;;) {
+      for (size_t i = 0; i < slots_.size() && slot < 0; ++i) {
+        if (slots_[i].state == SlotState::kFree) slot = static_cast<int>(i);
+      }
+      for (size_t i = 0; i < slots_.size() && slot < 0; ++i) {
+        if (slots_[i].state == SlotState::kReady || slots_[i].state == SlotState::kFailed) {
+          slot = static_cast<int>(i);
+          slots_[i].state = SlotState::kFree;
+        }
+      }
+      if (slot >= 0) break;
+      bool any_busy = false;
+      for (const Slot& s : slots_) any_busy |= s.state == SlotState::kLoading || s.state == SlotState::kCopying;
+      if (!any_busy) return Status::errorf("layer {}: every streaming slot is in use", layer);
+      cv_.wait(lock);
+    }
+    schedule_locked(layer, slot);
+    next_ = (static_cast<size_t>(stream_pos_[layer]) + 1) % streamed_.size();
+  }
+  Slot& s = slots_[slot];
+  cv_.wait(lock, [&] { return s.state == SlotState::kReady || s.state == SlotState::kFailed || stop_; });
+  const double waited = now_seconds() - t0;
+  if (s.state != SlotState::kReady) {
+    Status err = s.state == SlotState::kFailed ? s.error : Status::error("store is shutting down");
+    s.state = SlotState::kFree;
+    s.layer = -1;
+    return err;
+  }
+  s.state = SlotState::kInUse;
+  s.load.stall_s = waited;
+  loads_.push_back(s.load);
+  pump_locked();
+  return &s.views;
+}
+
+void StreamingStore::release(int64_t layer) {
+  if (plan_.layer_tier[layer] == Tier::kDevice) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  int slot = find_slot_locked(layer);
+  if (slot < 0) return;
+  slots_[slot].state = SlotState::kFree;
+  slots_[slot].layer = -1;
+  pump_locked();
+}
+
+std::vector<LayerLoad> StreamingStore::take_loads() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<LayerLoad> out;
+  out.swap(loads_);
+  return out;
+}
+
+void StreamingStore::io_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    io_cv_.wait(lock, [&] { return stop_ || !io_queue_.empty(); });
+    if (stop_) return;
+    const int slot = io_queue_.front();
+    io_queue_.pop_front();
+    Slot& s = slots_[slot];
+    const int64_t layer = s.layer;
+    const LayerLayout& layout = layouts_[layer];
+    const Tier tier = plan_.layer_tier[layer];
+    s.load.start_s = now_seconds();
+    lock.unlock();
+    // The slot is ours (state kLoading) until we publish a new state under the lock.
+    Status st = Status::ok();
+    Result<std::shared_ptr<DeviceEvent>> ev = std::shared_ptr<DeviceEvent>();
+    if (tier == Tier::kHost) {
+      ev = device_.copy_to_device_async(s.device_mem, host_tier_[layer], layout.total_bytes);
+    } else if (device_.shares_host_memory()) {
+      st = read_layout(layout, layer, s.device_mem);
+    } else {
+      st = read_layout(layout, layer, s.staging);
+      if (st) ev = device_.copy_to_device_async(s.device_mem, s.staging, layout.total_bytes);
+    }
+    if (st && !ev) st = ev.status();
+    lock.lock();
+    if (!st) {
+      s.state = SlotState::kFailed;
+      s.error = st;
+      cv_.notify_all();
+    } else if (*ev) {
+      s.event = *ev;
+      s.state = SlotState::kCopying;
+      copy_queue_.push_back(slot);
+      done_cv_.notify_one();
+    } else {
+      layout_views(layout, s.device_mem, s.views.t.data());
+      s.load.ready_s = now_seconds();
+      s.state = SlotState::kReady;
+      cv_.notify_all();
+    }
+  }
+}
+
+void StreamingStore::completion_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    done_cv_.wait(lock, [&] { return stop_ || !copy_queue_.empty(); });
+    if (stop_) return;
+    const int slot = copy_queue_.front();
+    copy_queue_.pop_front();
+    std::shared_ptr<DeviceEvent> ev = slots_[slot].event;
+    lock.unlock();
+    Status st = ev->synchronize();
+    lock.lock();
+    Slot& s = slots_[slot];
+    if (!st) {
+      s.state = SlotState::kFailed;
+      s.error = st;
+    } else {
+      layout_views(layouts_[s.layer], s.device_mem, s.views.t.data());
+      s.load.ready_s = now_seconds();
+      s.state = SlotState::kReady;
+    }
+    cv_.notify_all();
+  }
+}
+
+}  // namespace strata
