@@ -1,5 +1,11 @@
 #include "tokenizer/tokenizer.h"
 
+#include <cstring>
+#include <filesystem>
+
+#include "core/file.h"
+#include "format/gguf.h"
+
 namespace strata {
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
@@ -10,6 +16,29 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
     prev = id;
   }
   return out;
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    const fs::path json = fs::path(path) / "tokenizer.json";
+    if (fs::is_regular_file(json, ec)) return from_tokenizer_json(json.string());
+    return Status::errorf("{}: a directory without tokenizer.json", path);
+  }
+  STRATA_ASSIGN_OR_RETURN(File file, File::open(path));
+  char head[8] = {};
+  const uint64_t n_head = std::min<uint64_t>(sizeof(head), file.size_bytes());
+  STRATA_TRY(file.read_at(0, head, n_head));
+  if (n_head >= 4 && std::memcmp(head, "GGUF", 4) == 0) {
+    STRATA_ASSIGN_OR_RETURN(GgufFile gguf, parse_gguf(path));
+    return from_gguf_metadata(gguf.meta, path);
+  }
+  const bool json_name = fs::path(path).extension() == ".json";
+  size_t k = 0;
+  while (k < n_head && std::strchr(" \t\r\n", head[k]) != nullptr) ++k;
+  if (json_name || (k < n_head && head[k] == '{')) return from_tokenizer_json(path);
+  return from_llama2c(path, 0);
 }
 
 }  // namespace strata

@@ -57,14 +57,20 @@ class Tokenizer {
   virtual int32_t n_vocab() const = 0;
   virtual const SpecialTokens& special() const = 0;
 
-  // Encodes `text`. Prepends BOS when `add_bos`. With `parse_special`, special/control
-  // token text such as "<|begin_of_text|>" in `text` becomes its id; otherwise it is
-  // tokenized as plain text.
+  // Encodes `text`. Prepends BOS when `add_bos` and the vocabulary has one (special().add_bos
+  // is the model's default); never appends EOS. With `parse_special`, control-token text
+  // such as "<|begin_of_text|>" becomes its id; otherwise it is tokenized as plain text.
+  // User-defined tokens (HF non-special added tokens such as "<think>") always match whole.
+  // Never fails: any bytes, valid UTF-8 or not, encode to tokens that decode back to them
+  // (byte-level BPE; SentencePiece with byte fallback), except where NFC normalization
+  // (Qwen) or unknown tokens (SentencePiece without byte tokens) lose information.
   virtual std::vector<int32_t> encode(std::string_view text, bool add_bos,
                                       bool parse_special = false) const = 0;
 
-  // The raw bytes a token stands for (byte tokens decode to their byte; control tokens to
-  // ""). `prev` is the preceding token, for SentencePiece's leading-space rule.
+  // The raw bytes a token stands for (byte tokens decode to their byte; control and unused
+  // tokens to "", the unknown token to its text). `prev` is the preceding token: for
+  // SentencePiece with a dummy prefix, a piece's leading space is dropped at the start
+  // (prev < 0) and after a control token such as BOS, as SentencePiece and run.c do.
   virtual std::string token_bytes(int32_t id, int32_t prev = -1) const = 0;
   // The token's text as stored in the vocabulary, for display ("" for an invalid id).
   virtual std::string token_text(int32_t id) const = 0;
@@ -101,8 +107,8 @@ class StreamDecoder {
 
  private:
   const Tokenizer& tok_;
-  int32_t prev_ = -1;
-  std::string pending_;
+  int32_t prev_;
+  std::string pending_;  // bytes of an incomplete trailing UTF-8 sequence
 };
 
 }  // namespace strata
