@@ -21,6 +21,10 @@ struct Command {
 
 Command run_command();
 Command inspect_command();
+Command tokenize_command();
+Command convert_command();
+Command bench_command();
+Command make_model_command();
 
 std::vector<Command> all_commands();
 

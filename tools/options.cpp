@@ -59,4 +59,75 @@ Status finish_generate_options(GenerateOptions* g, const PromptOptions& p) {
   return Status::ok();
 }
 
+void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t) {
+  app.add_option("--gpu-layers,--ngl,--n-gpu-layers", t->gpu_layers,
+                 "Layers resident on the compute device (llama.cpp's -ngl; on the CPU backend its "
+                 "memory is RAM). auto: as many as fit --ram-budget/--vram-budget, all if unset")
+      ->capture_default_str();
+  app.add_option("--offload-to", t->offload_to,
+                 "Home of the other layers: ram or disk. auto: disk on the CPU backend, ram on a "
+                 "device with its own memory")
+      ->capture_default_str();
+  app.add_option("--prefetch", t->prefetch,
+                 "Streamed layers loaded ahead: 0 = synchronous, 1 = double buffering, ...")
+      ->capture_default_str();
+  app.add_option("--ram-budget", t->ram_budget, "Most host RAM for weights, slots, KV cache (e.g. 2G)");
+  app.add_option("--vram-budget", t->vram_budget, "Most device memory for weights and slots");
+  app.add_option("--keep", t->keep,
+                 "Which layers stay resident: first, or first-last (the first and last few)")
+      ->capture_default_str();
+  app.add_option("--device", o->device, "Compute device: cpu, or sim (a simulated accelerator)")
+      ->capture_default_str();
+  app.add_option("--sim-vram", t->sim_vram, "Simulated device memory (e.g. 1G; default unlimited)");
+  app.add_option("--sim-bandwidth", o->sim.bandwidth_gbps, "Simulated host-to-device GB/s (0 = unlimited)");
+  app.add_option("--sim-latency-us", o->sim.latency_us, "Simulated latency per copy, microseconds");
+  app.add_option("--pack", o->pack_dir, "Stream from this layer pack (strata convert --pack)");
+  app.add_flag("!--no-auto-pack", o->auto_pack,
+               "Do not write a layer pack to the cache when the file's layers are scattered");
+  app.add_flag("--verify", o->verify, "Verify layer-pack checksums on every streamed read");
+  app.add_option("--io-engine", o->io.engine, "Disk reads: auto, uring or pread")->capture_default_str();
+  app.add_flag("!--no-direct-io", o->io.direct, "Read through the page cache instead of O_DIRECT");
+}
+
+Status parse_placement(const PlacementText& t, PlacementOptions* o) {
+  if (t.gpu_layers == "auto") {
+    o->gpu_layers = -1;
+  } else {
+    char* end = nullptr;
+    long v = std::strtol(t.gpu_layers.c_str(), &end, 10);
+    if (t.gpu_layers.empty() || *end || v < 0) {
+      return Status::errorf("--gpu-layers must be a number or auto, got '{}'", t.gpu_layers);
+    }
+    o->gpu_layers = v;
+  }
+  o->offload_to = t.offload_to;
+  {
+    char* end = nullptr;
+    long v = std::strtol(t.prefetch.c_str(), &end, 10);
+    if (t.prefetch.empty() || *end || v < 0 || v > 16) {
+      return Status::errorf("--prefetch must be 0..16, got '{}'", t.prefetch);
+    }
+    o->prefetch = static_cast<int>(v);
+  }
+  if (!t.ram_budget.empty()) { STRATA_ASSIGN_OR_RETURN(o->ram_budget_bytes, parse_bytes(t.ram_budget)); }
+  if (!t.vram_budget.empty()) { STRATA_ASSIGN_OR_RETURN(o->vram_budget_bytes, parse_bytes(t.vram_budget)); }
+  if (!t.sim_vram.empty()) { STRATA_ASSIGN_OR_RETURN(o->sim.capacity_bytes, parse_bytes(t.sim_vram)); }
+  if (t.keep == "first") o->keep = ResidentPolicy::kFirst;
+  else if (t.keep == "first-last") o->keep = ResidentPolicy::kFirstLast;
+  else return Status::errorf("--keep must be first or first-last, got '{}'", t.keep);
+  return Status::ok();
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (;;) {
+    size_t comma = text.find(',', at);
+    out.push_back(text.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace strata::cli

@@ -18,4 +18,20 @@ void add_generate_options(CLI::App& app, GenerateOptions* opts, PromptOptions* p
 // Resolves -f and a default seed; logs the seed it chose.
 Status finish_generate_options(GenerateOptions* opts, const PromptOptions& prompt);
 
+// Placement: --gpu-layers, --offload-to, --prefetch, --ram-budget, --vram-budget, --keep,
+// --device, --sim-*, --pack, --verify, --io-engine, --no-direct-io. Values are kept as text
+// so bench can accept comma lists of the same options.
+struct PlacementText {
+  std::string gpu_layers = "auto";
+  std::string offload_to = "auto";
+  std::string prefetch = "1";
+  std::string ram_budget, vram_budget, sim_vram;
+  std::string keep = "first";
+};
+void add_placement_options(CLI::App& app, PlacementOptions* opts, PlacementText* text);
+// Parses one value of each text option into `opts`.
+Status parse_placement(const PlacementText& text, PlacementOptions* opts);
+// Splits "16,12,8" into its parts.
+std::vector<std::string> split_list(const std::string& text);
+
 }  // namespace strata::cli

@@ -1,6 +1,7 @@
 // strata command-line entry: dispatches to the sub-commands in cmd_*.cpp.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "tools/commands.h"
@@ -11,8 +12,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "strata 0.1.0");
   std::vector<strata::cli::Command> commands = strata::cli::all_commands();
   for (auto& c : commands) c.setup(app);
+  // llama.cpp spells it -ngl; CLI11 takes only one-letter short options.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (auto& a : args) {
+    if (a == "-ngl") a = "--ngl";
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 consumes a reversed vector
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

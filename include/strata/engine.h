@@ -123,5 +123,7 @@ StreamSummary summarize_stream(const GenerateStats& stats);
 
 // Peak resident set size of this process, measured (VmHWM), in bytes.
 uint64_t peak_rss_bytes();
+// Resident set size now (VmRSS), in bytes.
+uint64_t current_rss_bytes();
 
 }  // namespace strata

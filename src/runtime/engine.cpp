@@ -80,8 +80,11 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   } else {
     return Status::errorf("--device must be cpu or sim, got '{}'", po.device);
   }
+  // The budget covers the whole process: what is resident already (code, tokenizer,
+  // metadata) plus the KV cache and scratch to come.
+  const uint64_t base_bytes = current_rss_bytes();
   STRATA_ASSIGN_OR_RETURN(e->store_, StreamingStore::create(*e->model_, po, *e->device_,
-                                                            runtime_bytes(c, e->n_ctx_, e->n_batch_)));
+                                                            base_bytes + runtime_bytes(c, e->n_ctx_, e->n_batch_)));
   e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_, e->n_ctx_, e->n_batch_);
   e->load_s_ = sw.elapsed_s();
   return e;
@@ -197,19 +200,25 @@ StreamSummary summarize_stream(const GenerateStats& st) {
   return s;
 }
 
-uint64_t peak_rss_bytes() {
+namespace {
+uint64_t proc_status_kib(const char* key) {
   FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return 0;
   char line[256];
   uint64_t kb = 0;
+  const size_t n = std::strlen(key);
   while (std::fgets(line, sizeof(line), f)) {
-    if (std::strncmp(line, "VmHWM:", 6) == 0) {
-      std::sscanf(line + 6, "%lu", &kb);
+    if (std::strncmp(line, key, n) == 0) {
+      std::sscanf(line + n, "%lu", &kb);
       break;
     }
   }
   std::fclose(f);
-  return kb * 1024;
+  return kb;
 }
+}  // namespace
+
+uint64_t peak_rss_bytes() { return proc_status_kib("VmHWM:") * 1024; }
+uint64_t current_rss_bytes() { return proc_status_kib("VmRSS:") * 1024; }
 
 }  // namespace strata

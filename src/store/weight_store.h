@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
-#include "core/file.h"
 #include "core/status.h"
 #include "model/model_source.h"
 #include "model/tensor_spec.h"
@@ -37,53 +36,8 @@ class WeightStore {
   virtual const GlobalWeights& globals() const = 0;
 };
 
-// Aligned heap memory for weights; frees on destruction. Movable.
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  explicit AlignedBuffer(uint64_t nbytes);
-  AlignedBuffer(AlignedBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
-  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  ~AlignedBuffer();
-  char* data() const { return p_; }
-  uint64_t size_bytes() const { return n_; }
-
- private:
-  char* p_ = nullptr;
-  uint64_t n_ = 0;
-};
-
-// Reads tensors of a model into memory in the layout the executor uses: one buffer per
-// layer, each tensor 64-byte aligned in it. Used by every store. Thread-compatible.
-class TensorLoader {
- public:
-  static Result<TensorLoader> open(const ModelSource& model);
-  // Bytes of the buffer that load_layer needs.
-  uint64_t layer_bytes(int64_t layer) const;
-  uint64_t globals_bytes() const;
-  // Fills `buf` (layer_bytes(layer) long) and points `out` into it.
-  Status load_layer(int64_t layer, char* buf, LayerWeights* out) const;
-  Status load_globals(char* buf, GlobalWeights* out) const;
-
- private:
-  struct Item {
-    const TensorInfo* info = nullptr;  // nullptr: absent optional tensor
-    uint64_t buf_offset = 0;
-    uint64_t buf_bytes = 0;
-  };
-  Status load_items(const std::vector<Item>& items, char* buf, WeightView* views) const;
-  std::vector<Item> plan(const TensorSpec* specs, int n, uint64_t* total) const;
-
-  const ModelSource* model_ = nullptr;
-  std::vector<File> files_;
-  std::vector<std::vector<Item>> layers_;  // [layer][LayerTensor]
-  std::vector<uint64_t> layer_bytes_;
-  std::vector<Item> globals_;
-  uint64_t globals_bytes_ = 0;
-};
-
-// Every layer resident in RAM (the CPU backend's compute memory).
+// Every layer resident in RAM (the CPU backend's compute memory), read with the page cache:
+// the simple store for tests and tools. The engine uses StreamingStore.
 [[nodiscard]] Result<std::unique_ptr<WeightStore>> make_resident_store(const ModelSource& model);
 
 }  // namespace strata

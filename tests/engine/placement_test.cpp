@@ -95,33 +95,45 @@ TEST(Placement, StreamedBytesAreTheStreamedLayersSizes) {
   EXPECT_EQ(per_token, 3 * layer);
 }
 
-// The large check: a random-weight model of Llama-3.2-1B's shape (16 layers, 2048
-// hidden, GQA 32/8, 8192 FFN) in F16, N of 16 layers streamed.
-TEST(Placement, Llama32_1BShapeBitIdentical) {
-  std::string dir = test::make_temp_dir("l1b");
-  ModelConfig c;
-  c.arch = Arch::kLlama;
-  c.arch_name = "llama";
-  c.n_layer = 16;
-  c.n_embd = 2048;
-  c.n_head = 32;
-  c.n_head_kv = 8;
-  c.head_dim = 64;
-  c.n_ff = 8192;
-  c.n_vocab = 128256;
-  c.n_ctx_train = 131072;
-  c.rope_theta = 500000.0f;
-  c.tied_embeddings = true;
-  c.llama3_rope_scaling = true;
-  c.rope_factor = 32.0f;
-  c.rope_original_ctx = 8192;
-  RandomModelOptions o;
-  o.dtype = DType::kF16;
-  o.seed = 7;
-  const std::string path = dir + "/llama-3.2-1b-shape.gguf";
-  ASSERT_TRUE(write_random_gguf(c, o, path).is_ok());
-  // Through the page cache: each configuration reads the 2.5 GB model again, and this disk
-  // does ~150 MB/s direct. Direct I/O itself is covered by the stories260K test above.
+// The large checks: a random-weight model of Llama-3.2-1B's shape (16 layers, 2048
+// hidden, GQA 32/8, 8192 FFN, tied 128,256-token embedding) in F16, written once per run.
+class Llama1BShape : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = test::make_temp_dir("l1b");
+    ModelConfig c;
+    c.arch = Arch::kLlama;
+    c.arch_name = "llama";
+    c.n_layer = 16;
+    c.n_embd = 2048;
+    c.n_head = 32;
+    c.n_head_kv = 8;
+    c.head_dim = 64;
+    c.n_ff = 8192;
+    c.n_vocab = 128256;
+    c.n_ctx_train = 131072;
+    c.rope_theta = 500000.0f;
+    c.tied_embeddings = true;
+    c.llama3_rope_scaling = true;
+    c.rope_factor = 32.0f;
+    c.rope_original_ctx = 8192;
+    RandomModelOptions o;
+    o.dtype = DType::kF16;
+    o.seed = 7;
+    path_ = dir_ + "/llama-3.2-1b-shape.gguf";
+    Status s = write_random_gguf(c, o, path_);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+  static inline std::string dir_, path_;
+  // The random model carries no vocabulary: use the real Llama 3 tokenizer (128,256 ids).
+  static inline const std::string kTokenizer = test::kShared + "/tokenizers/llama3/tokenizer.json";
+};
+
+// One test, so ctest (which runs each test in its own process) writes the 2.5 GB model once.
+TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
+  // Through the page cache: each configuration reads the 2.5 GB model again, and direct
+  // reads on this disk are slow. Direct I/O itself is covered by the stories260K test above.
   std::vector<Config> configs;
   for (int64_t n : {0, 4, 8, 12}) {
     for (const char* off : {"ram", "disk"}) configs.push_back({n, off, 1, "cpu", false});
@@ -130,10 +142,30 @@ TEST(Placement, Llama32_1BShapeBitIdentical) {
   configs.push_back({8, "disk", 2, "cpu", false});
   configs.push_back({8, "ram", 2, "cpu", false});
   configs.push_back({8, "ram", 1, "sim", false});
-  // The random model carries no vocabulary: use the real Llama 3 tokenizer (128,256 ids).
-  expect_bit_identical(path, 16, "The tiered store keeps", 3, configs,
-                       test::kShared + "/tokenizers/llama3/tokenizer.json");
-  std::filesystem::remove_all(dir);
+  expect_bit_identical(path_, 16, "The tiered store keeps", 2, configs, kTokenizer);
+
+  // Peak RSS with --ram-budget at a third of the model's size stays under budget + 10%, and
+  // the model still runs (in a fresh process, so the peak is this run's own).
+  const uint64_t model_bytes = std::filesystem::file_size(path_);
+  const uint64_t budget = model_bytes / 3;
+  int code = -1;
+  std::string out = test::run_command(
+      std::string(STRATA_BINARY) + " run -m " + path_ + " --tokenizer " + kTokenizer +
+          " -p 'Hello' -n 3 --temp 0 --ignore-eos -c 64 -b 32 --prefetch 0 --ram-budget " +
+          std::to_string(budget) + " 2>&1",
+      &code);
+  ASSERT_EQ(code, 0) << out;
+  // "peak RSS 712.3 MiB" in the stats line.
+  size_t at = out.find("peak RSS ");
+  ASSERT_NE(at, std::string::npos) << out;
+  double v = std::stod(out.substr(at + 9));
+  std::string unit = out.substr(out.find(' ', at + 9) + 1, 3);
+  double peak = v * (unit == "GiB" ? 1073741824.0 : 1048576.0);
+  EXPECT_LT(peak, budget * 1.10) << out;
+  RecordProperty("peak_rss_bytes", std::to_string(static_cast<uint64_t>(peak)));
+  RecordProperty("ram_budget_bytes", std::to_string(budget));
+  std::printf("ram budget %.1f MiB, peak RSS %.1f MiB\n", budget / 1048576.0, peak / 1048576.0);
+  EXPECT_NE(out.find("streamed from disk"), std::string::npos) << out;
 }
 
 }  // namespace

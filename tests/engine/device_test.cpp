@@ -1,0 +1,538 @@
+// The CPU and simulated devices: memory accounting, the sim arena's allocator, copy
+// correctness and FIFO order, the bandwidth/latency throttle, and teardown with copies queued.
+// Timing checks assert lower bounds only: upper bounds flake on a loaded machine.
+#include "backend/device.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/timer.h"
+#include "core/units.h"
+
+namespace strata {
+namespace {
+
+constexpr uint64_t kAlign = 4096;
+
+bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kAlign == 0; }
+
+std::vector<uint8_t> random_bytes(uint64_t n, uint64_t seed) {
+  std::vector<uint64_t> words((n + 7) / 8);
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+  for (auto& w : words) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64: fast enough for tens of MiB
+    w = x;
+  }
+  std::vector<uint8_t> v(n);
+  std::memcpy(v.data(), words.data(), n);
+  return v;
+}
+
+void* must_alloc(Device& dev, uint64_t nbytes) {
+  auto r = dev.alloc(nbytes);
+  EXPECT_TRUE(r.is_ok()) << r.status().message();
+  return r.is_ok() ? r.value() : nullptr;
+}
+
+std::shared_ptr<DeviceEvent> must_copy(Device& dev, void* dst, const void* src, uint64_t n) {
+  auto r = dev.copy_to_device_async(dst, src, n);
+  EXPECT_TRUE(r.is_ok()) << r.status().message();
+  return r.is_ok() ? r.value() : nullptr;
+}
+
+// ---- Contract tests run on every kind of device. ----
+
+enum class Kind { kCpu, kSimArena, kSimUnlimited, kSimThrottled };
+
+std::unique_ptr<Device> make(Kind kind) {
+  SimDeviceOptions o;
+  switch (kind) {
+    case Kind::kCpu:
+      return make_cpu_device();
+    case Kind::kSimArena:
+      o.capacity_bytes = 64 * MiB;
+      break;
+    case Kind::kSimUnlimited:
+      break;
+    case Kind::kSimThrottled:
+      o.capacity_bytes = 64 * MiB;
+      o.bandwidth_gbps = 8;  // 8 MB takes 1 ms: queues build up, tests stay fast
+      o.latency_us = 20;
+      break;
+  }
+  return make_sim_device(o);
+}
+
+class DeviceContract : public ::testing::TestWithParam<Kind> {
+ protected:
+  std::unique_ptr<Device> dev_ = make(GetParam());
+};
+
+TEST_P(DeviceContract, NameAndHostSharing) {
+  const bool cpu = GetParam() == Kind::kCpu;
+  EXPECT_EQ(dev_->name(), cpu ? "cpu" : "sim");
+  EXPECT_EQ(dev_->shares_host_memory(), cpu);
+}
+
+TEST_P(DeviceContract, AllocFreeAndPeakAccounting) {
+  void* a = must_alloc(*dev_, 1000);  // rounds up to one page
+  void* b = must_alloc(*dev_, 3 * MiB);
+  void* c = must_alloc(*dev_, 8192);
+  ASSERT_TRUE(a && b && c);
+  EXPECT_TRUE(aligned(a) && aligned(b) && aligned(c));
+  std::memset(a, 1, 1000);  // the memory is real
+  std::memset(b, 2, 3 * MiB);
+  DeviceStats s = dev_->stats();
+  EXPECT_EQ(s.used_bytes, 4096 + 3 * MiB + 8192);
+  EXPECT_EQ(s.peak_bytes, s.used_bytes);
+  dev_->free(b);
+  s = dev_->stats();
+  EXPECT_EQ(s.used_bytes, 4096 + 8192);
+  EXPECT_EQ(s.peak_bytes, 4096 + 3 * MiB + 8192);  // the high-water mark stays
+  dev_->free(a);
+  dev_->free(c);
+  dev_->free(nullptr);  // a no-op, as with cudaFree
+  s = dev_->stats();
+  EXPECT_EQ(s.used_bytes, 0u);
+  EXPECT_EQ(s.peak_bytes, 4096 + 3 * MiB + 8192);
+  EXPECT_EQ(s.pinned_bytes, 0u);
+  auto zero = dev_->alloc(0);
+  ASSERT_TRUE(zero.is_ok());
+  EXPECT_EQ(zero.value(), nullptr);
+}
+
+TEST_P(DeviceContract, PinnedAllocationsAreAlignedAndCounted) {
+  // 16 MiB is above the usual 8 MiB RLIMIT_MEMLOCK: mlock may fail, the allocation must not.
+  void* a = nullptr;
+  void* b = nullptr;
+  {
+    auto r = dev_->alloc_pinned(5000);
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    a = r.value();
+    auto r2 = dev_->alloc_pinned(16 * MiB);
+    ASSERT_TRUE(r2.is_ok()) << r2.status().message();
+    b = r2.value();
+  }
+  EXPECT_TRUE(aligned(a) && aligned(b));
+  std::memset(a, 7, 5000);
+  static_cast<uint8_t*>(b)[0] = static_cast<uint8_t*>(b)[16 * MiB - 1] = 7;
+  DeviceStats s = dev_->stats();
+  EXPECT_EQ(s.pinned_bytes, 8192 + 16 * MiB);
+  EXPECT_EQ(s.peak_pinned_bytes, 8192 + 16 * MiB);
+  EXPECT_EQ(s.used_bytes, 0u);  // pinned memory is host memory, not device memory
+  dev_->free_pinned(b);
+  dev_->free_pinned(a);
+  dev_->free_pinned(nullptr);
+  s = dev_->stats();
+  EXPECT_EQ(s.pinned_bytes, 0u);
+  EXPECT_EQ(s.peak_pinned_bytes, 8192 + 16 * MiB);
+}
+
+TEST_P(DeviceContract, CopiedBytesArriveIntact) {
+  const uint64_t n = 3 * MiB + 123;  // odd size, odd offsets below
+  std::vector<uint8_t> host = random_bytes(n, 1);
+  auto* dst = static_cast<uint8_t*>(must_alloc(*dev_, n + 64));
+  ASSERT_NE(dst, nullptr);
+  std::memset(dst, 0, n + 64);
+  auto e1 = must_copy(*dev_, dst + 7, host.data() + 5, n - 5);
+  ASSERT_NE(e1, nullptr);
+  ASSERT_TRUE(dev_->compute_wait(*e1).is_ok());
+  EXPECT_TRUE(e1->query());
+  EXPECT_EQ(std::memcmp(dst + 7, host.data() + 5, n - 5), 0);
+  EXPECT_EQ(dst[6], 0);
+  EXPECT_EQ(dst[7 + n - 5], 0);  // nothing past the end
+  EXPECT_EQ(dev_->stats().bytes_copied, n - 5);
+  EXPECT_GT(dev_->stats().copy_busy_s, 0.0);
+  EXPECT_TRUE(e1->synchronize().is_ok());  // waiting again on a done event is fine
+  dev_->free(dst);
+}
+
+TEST_P(DeviceContract, LastEventImpliesEarlierCopiesDone) {
+  constexpr int kCopies = 64;
+  constexpr uint64_t kChunk = 64 * KiB;
+  std::vector<uint8_t> host = random_bytes(kCopies * kChunk, 2);
+  auto* dst = static_cast<uint8_t*>(must_alloc(*dev_, host.size()));
+  ASSERT_NE(dst, nullptr);
+  std::vector<std::shared_ptr<DeviceEvent>> events;
+  for (int i = 0; i < kCopies; ++i) {
+    events.push_back(must_copy(*dev_, dst + i * kChunk, host.data() + i * kChunk, kChunk));
+    ASSERT_NE(events.back(), nullptr);
+  }
+  ASSERT_TRUE(events.back()->synchronize().is_ok());
+  for (int i = 0; i < kCopies; ++i) EXPECT_TRUE(events[i]->query()) << "copy " << i;
+  EXPECT_EQ(std::memcmp(dst, host.data(), host.size()), 0);
+  EXPECT_EQ(dev_->stats().bytes_copied, host.size());
+  dev_->free(dst);
+}
+
+TEST_P(DeviceContract, ZeroByteCopyKeepsFifoOrder) {
+  std::vector<uint8_t> host = random_bytes(2 * MiB, 3);
+  void* dst = must_alloc(*dev_, host.size());
+  ASSERT_NE(dst, nullptr);
+  auto big = must_copy(*dev_, dst, host.data(), host.size());
+  auto zero = must_copy(*dev_, nullptr, nullptr, 0);  // null pointers are fine with no bytes
+  ASSERT_TRUE(big && zero);
+  ASSERT_TRUE(zero->synchronize().is_ok());
+  EXPECT_TRUE(big->query());  // completes only after everything queued before it
+  // With nothing pending, a zero-byte copy completes at once.
+  auto idle_zero = must_copy(*dev_, nullptr, nullptr, 0);
+  ASSERT_NE(idle_zero, nullptr);
+  EXPECT_TRUE(idle_zero->synchronize().is_ok());
+  EXPECT_EQ(dev_->stats().bytes_copied, host.size());
+  dev_->free(dst);
+}
+
+TEST_P(DeviceContract, BadCopiesAreErrorsNotCrashes) {
+  std::vector<uint8_t> host(2 * kAlign, 1);
+  void* dst = must_alloc(*dev_, kAlign);
+  ASSERT_NE(dst, nullptr);
+  auto past_end = dev_->copy_to_device_async(dst, host.data(), kAlign + 1);
+  ASSERT_FALSE(past_end.is_ok());
+  EXPECT_NE(past_end.status().message().find("not inside one allocation"), std::string::npos)
+      << past_end.status().message();
+  EXPECT_FALSE(dev_->copy_to_device_async(host.data(), host.data() + kAlign, 16).is_ok());
+  EXPECT_FALSE(dev_->copy_to_device_async(nullptr, host.data(), 16).is_ok());
+  EXPECT_FALSE(dev_->copy_to_device_async(dst, nullptr, 16).is_ok());
+  dev_->free(dst);
+  // Freed memory is no longer a valid destination.
+  EXPECT_FALSE(dev_->copy_to_device_async(dst, host.data(), 16).is_ok());
+  EXPECT_EQ(dev_->stats().bytes_copied, 0u);
+}
+
+TEST_P(DeviceContract, ConcurrentProducers) {
+  constexpr int kThreads = 4, kCopiesPerThread = 50;
+  constexpr uint64_t kChunk = 16 * KiB;
+  const uint64_t total = uint64_t{kThreads} * kCopiesPerThread * kChunk;
+  std::vector<uint8_t> host = random_bytes(total, 4);
+  auto* dst = static_cast<uint8_t*>(must_alloc(*dev_, total));
+  ASSERT_NE(dst, nullptr);
+  std::vector<std::thread> threads;
+  std::vector<int> failures(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::shared_ptr<DeviceEvent>> events;
+      for (int i = 0; i < kCopiesPerThread; ++i) {
+        const uint64_t off = (static_cast<uint64_t>(t) * kCopiesPerThread + i) * kChunk;
+        auto r = dev_->copy_to_device_async(dst + off, host.data() + off, kChunk);
+        if (!r.is_ok()) {
+          ++failures[t];
+          continue;
+        }
+        events.push_back(r.value());
+        if (i % 8 == 0) failures[t] += !dev_->compute_wait(*events.back()).is_ok();
+      }
+      for (auto& e : events) failures[t] += !e->synchronize().is_ok();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  EXPECT_EQ(std::memcmp(dst, host.data(), total), 0);
+  EXPECT_EQ(dev_->stats().bytes_copied, total);
+  dev_->free(dst);
+}
+
+TEST_P(DeviceContract, ConcurrentAllocFree) {
+  constexpr int kThreads = 4, kRounds = 100;
+  std::vector<std::thread> threads;
+  std::vector<int> failures(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(100 + t);
+      for (int i = 0; i < kRounds; ++i) {
+        const uint64_t n = 1 + rng() % (64 * KiB);
+        auto d = dev_->alloc(n);
+        auto p = dev_->alloc_pinned(n);
+        if (!d.is_ok() || !p.is_ok()) {
+          ++failures[t];
+          continue;
+        }
+        static_cast<uint8_t*>(d.value())[n - 1] = 1;
+        dev_->free(d.value());
+        dev_->free_pinned(p.value());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  DeviceStats s = dev_->stats();
+  EXPECT_EQ(s.used_bytes, 0u);
+  EXPECT_EQ(s.pinned_bytes, 0u);
+  EXPECT_GT(s.peak_bytes, 0u);
+  EXPECT_LE(s.peak_bytes, uint64_t{kThreads} * 64 * KiB);
+}
+
+TEST_P(DeviceContract, DestructionWithCopiesQueuedDrains) {
+  constexpr int kCopies = 16;
+  constexpr uint64_t kChunk = 256 * KiB;
+  std::vector<uint8_t> host = random_bytes(kCopies * kChunk, 5);
+  void* dst = must_alloc(*dev_, host.size());  // left allocated: the device frees it
+  ASSERT_NE(dst, nullptr);
+  std::vector<std::shared_ptr<DeviceEvent>> events;
+  for (int i = 0; i < kCopies; ++i) {
+    events.push_back(must_copy(*dev_, static_cast<uint8_t*>(dst) + i * kChunk,
+                               host.data() + i * kChunk, kChunk));
+  }
+  dev_.reset();
+  // Every queued copy was performed and its event completed; the events outlive the device.
+  for (auto& e : events) {
+    ASSERT_NE(e, nullptr);
+    EXPECT_TRUE(e->query());
+    EXPECT_TRUE(e->synchronize().is_ok());
+  }
+}
+
+// Freeing memory the device did not hand out is a programming error: it aborts.
+void expect_foreign_frees_abort(Device& dev) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the device runs a copy thread
+  alignas(4096) static uint8_t not_device_memory[4096];
+  EXPECT_DEATH(dev.free(not_device_memory), "did not allocate");
+  EXPECT_DEATH(dev.free_pinned(not_device_memory), "did not allocate");
+  void* p = must_alloc(dev, 100);
+  ASSERT_NE(p, nullptr);
+  EXPECT_DEATH(dev.free_pinned(p), "did not allocate");  // device memory is not pinned
+  dev.free(p);
+  EXPECT_DEATH(dev.free(p), "freed already");
+}
+
+TEST(DeviceCpu, FreeOfForeignPointerAborts) { expect_foreign_frees_abort(*make_cpu_device()); }
+
+TEST(DeviceSim, FreeOfForeignPointerAborts) {
+  expect_foreign_frees_abort(*make_sim_device({.capacity_bytes = 1 * MiB}));
+}
+
+std::string kind_name(const ::testing::TestParamInfo<Kind>& info) {
+  switch (info.param) {
+    case Kind::kCpu:
+      return "cpu";
+    case Kind::kSimArena:
+      return "sim_arena";
+    case Kind::kSimUnlimited:
+      return "sim_unlimited";
+    case Kind::kSimThrottled:
+      return "sim_throttled";
+  }
+  return "unknown";
+}
+
+INSTANTIATE_TEST_SUITE_P(DeviceKinds, DeviceContract,
+                         ::testing::Values(Kind::kCpu, Kind::kSimArena, Kind::kSimUnlimited,
+                                           Kind::kSimThrottled),
+                         kind_name);
+
+// ---- The sim device's arena. ----
+
+TEST(DeviceSim, RefusesAboveCapacityNamingTheSizes) {
+  auto dev = make_sim_device({.capacity_bytes = 256 * MiB});
+  EXPECT_EQ(dev->stats().capacity_bytes, 256 * MiB);
+  // Leave 80 MiB free in two holes, 60 MiB and 20 MiB, that do not touch.
+  void* a = must_alloc(*dev, 60 * MiB);
+  void* b = must_alloc(*dev, 20 * MiB);
+  void* c = must_alloc(*dev, 60 * MiB);
+  void* d = must_alloc(*dev, 20 * MiB);
+  void* e = must_alloc(*dev, 96 * MiB);
+  ASSERT_TRUE(a && b && c && d && e);
+  EXPECT_EQ(dev->stats().used_bytes, 256 * MiB);
+  auto full = dev->alloc(1);
+  ASSERT_FALSE(full.is_ok());
+  EXPECT_EQ(full.status().message(),
+            "sim device: cannot allocate 1 B: 0 B free of 256.0 MiB (largest free block 0 B)");
+  dev->free(a);
+  dev->free(d);
+  auto r = dev->alloc(120 * MiB);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().message(),
+            "sim device: cannot allocate 120.0 MiB: 80.0 MiB free of 256.0 MiB "
+            "(largest free block 60.0 MiB)");
+  // Fragmentation: 70 MiB fails although 80 MiB are free; 60 MiB fits.
+  EXPECT_FALSE(dev->alloc(70 * MiB).is_ok());
+  void* a2 = must_alloc(*dev, 60 * MiB);
+  EXPECT_EQ(a2, a);  // first fit reuses the lowest hole
+  // Far above capacity, including sizes that would overflow rounding.
+  EXPECT_FALSE(dev->alloc(300 * MiB).is_ok());
+  EXPECT_FALSE(dev->alloc(UINT64_MAX).is_ok());
+  // Freeing everything makes the whole capacity one block again.
+  for (void* p : {a2, b, c, e}) dev->free(p);
+  void* all = must_alloc(*dev, 256 * MiB);
+  EXPECT_NE(all, nullptr);
+  dev->free(all);
+  EXPECT_EQ(dev->stats().used_bytes, 0u);
+  EXPECT_EQ(dev->stats().peak_bytes, 256 * MiB);
+}
+
+TEST(DeviceSim, FreedNeighboursCoalesce) {
+  // The arena is exactly full, so each large allocation below succeeds only if the freed
+  // neighbours merged into one block. Both merge directions: A then B, and B then A.
+  for (bool a_first : {true, false}) {
+    auto dev = make_sim_device({.capacity_bytes = 3 * MiB});
+    void* a = must_alloc(*dev, 1 * MiB);
+    void* b = must_alloc(*dev, 1 * MiB);
+    void* c = must_alloc(*dev, 1 * MiB);
+    ASSERT_TRUE(a && b && c);
+    EXPECT_FALSE(dev->alloc(kAlign).is_ok());
+    if (a_first) {
+      dev->free(a);
+      dev->free(b);
+    } else {
+      dev->free(b);
+      dev->free(a);
+    }
+    void* ab = must_alloc(*dev, 2 * MiB);
+    EXPECT_EQ(ab, a);
+    dev->free(ab);
+    dev->free(c);  // merges with the block before it
+    void* abc = must_alloc(*dev, 3 * MiB);
+    EXPECT_EQ(abc, a);
+    dev->free(abc);
+  }
+  // A block freed between two free blocks merges with both.
+  auto dev = make_sim_device({.capacity_bytes = 3 * MiB});
+  void* a = must_alloc(*dev, 1 * MiB);
+  void* b = must_alloc(*dev, 1 * MiB);
+  void* c = must_alloc(*dev, 1 * MiB);
+  dev->free(a);
+  dev->free(c);
+  dev->free(b);
+  EXPECT_NE(must_alloc(*dev, 3 * MiB), nullptr);
+}
+
+TEST(DeviceSim, RandomAllocFreeKeepsBlocksDisjoint) {
+  constexpr uint64_t kCapacity = 8 * MiB;
+  auto dev = make_sim_device({.capacity_bytes = kCapacity});
+  std::mt19937 rng(7);
+  std::map<uintptr_t, uint64_t> live;  // address -> rounded bytes
+  uint64_t live_bytes = 0;
+  int refusals = 0;
+  for (int i = 0; i < 3000; ++i) {
+    if (!live.empty() && rng() % 2 == 0) {
+      auto it = live.begin();
+      std::advance(it, rng() % live.size());
+      live_bytes -= it->second;
+      dev->free(reinterpret_cast<void*>(it->first));
+      live.erase(it);
+    } else {
+      const uint64_t n = 1 + rng() % (512 * KiB);
+      auto r = dev->alloc(n);
+      if (!r.is_ok()) {
+        ++refusals;
+        EXPECT_NE(r.status().message().find("largest free block"), std::string::npos);
+        continue;
+      }
+      const auto p = reinterpret_cast<uintptr_t>(r.value());
+      const uint64_t bytes = (n + kAlign - 1) / kAlign * kAlign;
+      ASSERT_EQ(p % kAlign, 0u);
+      auto next = live.lower_bound(p);
+      if (next != live.end()) {
+        ASSERT_LE(p + bytes, next->first) << "overlaps the next block";
+      }
+      if (next != live.begin()) {
+        auto prev = std::prev(next);
+        ASSERT_LE(prev->first + prev->second, p) << "overlaps the previous block";
+      }
+      live.emplace(p, bytes);
+      live_bytes += bytes;
+    }
+    ASSERT_EQ(dev->stats().used_bytes, live_bytes);
+    ASSERT_LE(live_bytes, kCapacity);
+  }
+  EXPECT_GT(refusals, 0);  // the arena really filled up
+  for (auto& [p, bytes] : live) dev->free(reinterpret_cast<void*>(p));
+  EXPECT_NE(must_alloc(*dev, kCapacity), nullptr);  // fully coalesced again
+}
+
+// ---- The sim device's copy throttle. ----
+
+TEST(DeviceSim, BandwidthLimitHolds) {
+  // 64 MiB at 1 GB/s is at least 67.1 ms. Sixteen 4 MiB copies of one buffer, so the test
+  // touches 8 MiB of memory, not 128.
+  auto dev = make_sim_device({.capacity_bytes = 4 * MiB, .bandwidth_gbps = 1.0});
+  constexpr int kCopies = 16;
+  constexpr uint64_t kChunk = 4 * MiB;
+  constexpr double kMinSeconds = kCopies * kChunk / 1e9;
+  std::vector<uint8_t> host = random_bytes(kChunk, 6);
+  void* dst = must_alloc(*dev, kChunk);
+  ASSERT_NE(dst, nullptr);
+  Stopwatch sw;
+  std::shared_ptr<DeviceEvent> last;
+  for (int i = 0; i < kCopies; ++i) last = must_copy(*dev, dst, host.data(), kChunk);
+  ASSERT_TRUE(last && dev->compute_wait(*last).is_ok());
+  EXPECT_GE(sw.elapsed_s(), kMinSeconds);
+  const DeviceStats s = dev->stats();
+  EXPECT_EQ(s.bytes_copied, kCopies * kChunk);
+  EXPECT_GE(s.copy_busy_s, kMinSeconds);
+  EXPECT_LE(s.bytes_copied / s.copy_busy_s, 1e9);  // measured throughput within the limit
+  EXPECT_EQ(std::memcmp(dst, host.data(), kChunk), 0);
+  dev->free(dst);
+}
+
+TEST(DeviceSim, BandwidthLimitHoldsForOneLargeCopy) {
+  auto dev = make_sim_device({.bandwidth_gbps = 0.0625});
+  constexpr uint64_t kBytes = 4 * MiB;  // 67.1 ms at 1/16 GB/s
+  constexpr double kMinSeconds = kBytes / 0.0625e9;
+  std::vector<uint8_t> host = random_bytes(kBytes, 7);
+  void* dst = must_alloc(*dev, kBytes);
+  ASSERT_NE(dst, nullptr);
+  Stopwatch sw;
+  auto e = must_copy(*dev, dst, host.data(), kBytes);
+  ASSERT_TRUE(e && e->synchronize().is_ok());
+  EXPECT_GE(sw.elapsed_s(), kMinSeconds);
+  EXPECT_GE(dev->stats().copy_busy_s, kMinSeconds);
+  EXPECT_EQ(std::memcmp(dst, host.data(), kBytes), 0);
+  dev->free(dst);
+}
+
+TEST(DeviceSim, LatencyPerCopy) {
+  auto dev = make_sim_device({.capacity_bytes = 1 * MiB, .latency_us = 1000});
+  constexpr int kCopies = 20;  // 20 ms of latency in all
+  std::vector<uint8_t> host(64, 3);
+  void* dst = must_alloc(*dev, 64);
+  ASSERT_NE(dst, nullptr);
+  Stopwatch sw;
+  std::shared_ptr<DeviceEvent> last;
+  for (int i = 0; i < kCopies; ++i) last = must_copy(*dev, dst, host.data(), host.size());
+  ASSERT_TRUE(last && last->synchronize().is_ok());
+  EXPECT_GE(sw.elapsed_s(), kCopies * 1e-3);
+  EXPECT_GE(dev->stats().copy_busy_s, kCopies * 1e-3);
+  // A zero-byte copy moves nothing, so it pays no latency.
+  auto zero = must_copy(*dev, nullptr, nullptr, 0);
+  ASSERT_TRUE(zero && zero->synchronize().is_ok());
+  dev->free(dst);
+}
+
+TEST(DeviceSim, DestructionCutsThrottleShort) {
+  // 64 copies of 1 MiB at 0.01 GB/s would take 6.7 s of simulated time; the destructor drains
+  // them at memcpy speed. (No upper bound is asserted; a hang would time the test out.)
+  auto dev = make_sim_device({.capacity_bytes = 1 * MiB, .bandwidth_gbps = 0.01});
+  std::vector<uint8_t> host(1 * MiB, 9);
+  void* dst = must_alloc(*dev, host.size());
+  ASSERT_NE(dst, nullptr);
+  std::vector<std::shared_ptr<DeviceEvent>> events;
+  for (int i = 0; i < 64; ++i) events.push_back(must_copy(*dev, dst, host.data(), host.size()));
+  // A waiter on another thread is released by the drain too.
+  std::thread waiter([e = events.back()] { EXPECT_TRUE(e->synchronize().is_ok()); });
+  dev.reset();
+  waiter.join();
+  for (auto& e : events) EXPECT_TRUE(e && e->query());
+}
+
+TEST(DeviceCpu, AbsurdAllocationIsAnErrorNotACrash) {
+  auto dev = make_cpu_device();
+  EXPECT_EQ(dev->stats().capacity_bytes, 0u);  // unlimited
+  auto r = dev->alloc(uint64_t{1} << 60);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("cpu device: cannot allocate"), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(dev->alloc(UINT64_MAX).is_ok());
+  EXPECT_FALSE(dev->alloc_pinned(UINT64_MAX).is_ok());
+  EXPECT_EQ(dev->stats().used_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace strata
