@@ -127,6 +127,34 @@ TEST(CliRun, SeededSamplingIsReproducible) {
   EXPECT_EQ(a.out.rfind("Once upon a time", 0), 0u);
 }
 
+// llama2.c checkpoints store each tensor for all layers together, so a layer's bytes are
+// scattered: streaming writes a layer pack into the cache once, says so, and the output is
+// still run.c's.
+TEST(CliRun, ScatteredLayersAreStreamedThroughAnAutomaticPack) {
+  auto ref = reference();
+  std::string cache = temp_dir();
+  std::string args = "run -m " + kShared + "/models/stories260K/stories260K.bin --tokenizer " +
+                     kShared + "/models/stories260K/tok512.bin -p 'Once upon a time' -n 36 --temp 0 "
+                     "-ngl 2 --offload-to disk --prefetch 1";
+  int code = 0;
+  std::string out;
+  {
+    FILE* p = popen(("STRATA_CACHE_DIR=" + cache + " " + kBin + " " + args + " 2>" + cache + "/err").c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    int st = pclose(p);
+    code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  std::ifstream ef(cache + "/err");
+  std::string err((std::istreambuf_iterator<char>(ef)), {});
+  ASSERT_EQ(code, 0) << err;
+  EXPECT_EQ(out, ref["cases"][0]["stdout"].get<std::string>());
+  EXPECT_NE(err.find("writing a layer pack"), std::string::npos) << err;
+  EXPECT_NE(err.find("layer pack"), std::string::npos) << err;
+  std::filesystem::remove_all(cache);
+}
+
 TEST(CliInspect, ShowsHyperParametersAndTensors) {
   Output o = run("inspect " + kGguf + " --json");
   ASSERT_EQ(o.code, 0) << o.err;
