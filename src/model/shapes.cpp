@@ -1,0 +1,121 @@
+#include "model/shapes.h"
+
+namespace strata {
+
+namespace {
+
+struct Dims {
+  int64_t n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_vocab, n_ctx_train;
+  float rope_theta, rms_eps;
+  bool tied_embeddings;
+};
+
+ModelConfig make_config(Arch arch, const Dims& d) {
+  ModelConfig c;
+  c.arch = arch;
+  c.arch_name = arch_display_name(arch);
+  c.n_embd = d.n_embd;
+  c.n_ff = d.n_ff;
+  c.n_layer = d.n_layer;
+  c.n_head = d.n_head;
+  c.n_head_kv = d.n_head_kv;
+  c.head_dim = d.head_dim;
+  c.n_vocab = d.n_vocab;
+  c.n_ctx_train = d.n_ctx_train;
+  c.rope_theta = d.rope_theta;
+  c.rms_eps = d.rms_eps;
+  c.tied_embeddings = d.tied_embeddings;
+  // GGUF llama/mistral files rotate interleaved pairs (llama.cpp permutes q/k when
+  // converting); qwen2/qwen3 rotate halves. Hugging Face output is rotate-half either way.
+  c.rope_style = arch == Arch::kQwen2 || arch == Arch::kQwen3 ? RopeStyle::kNeox
+                                                              : RopeStyle::kInterleaved;
+  c.qkv_bias = arch == Arch::kQwen2;
+  c.qk_norm = arch == Arch::kQwen3;
+  return c;
+}
+
+// Llama 3.1/3.2 "llama3" RoPE scaling: low 1, high 4, original context 8192; the factor is
+// 8 for 3.1 and 32 for 3.2.
+ModelConfig with_llama3_scaling(ModelConfig c, float factor) {
+  c.llama3_rope_scaling = true;
+  c.rope_factor = factor;
+  c.rope_low_freq_factor = 1.0f;
+  c.rope_high_freq_factor = 4.0f;
+  c.rope_original_ctx = 8192;
+  return c;
+}
+
+constexpr const char* kLlama3Json = "tokenizers/llama3/tokenizer.json";
+constexpr const char* kQwenJson = "tokenizers/qwen3/tokenizer.json";
+constexpr const char* kLlamaSpmGguf = "tokenizers/vectors/ggml-vocab-llama-spm.gguf";
+constexpr const char* kStoriesGguf = "models/stories260K/stories260K.gguf";
+
+std::vector<ModelShape> build_shapes() {
+  std::vector<ModelShape> s;
+  // Values from each model's config.json on the Hugging Face hub.
+  // stories260K (llama2.c tinyllamas): small enough for tests, with its 512-token SPM vocab.
+  s.push_back({"tiny", "stories260K-shaped tiny Llama",
+               make_config(Arch::kLlama, {64, 172, 5, 8, 4, 8, 512, 512, 10000.0f, 1e-5f, true}),
+               ShapeVocab::kGgufVocab, kStoriesGguf, ""});
+  // Qwen2.5-0.5B: q/k/v biases; sliding_window is in config.json but use_sliding_window is
+  // false. 151,936 embedding rows (the tokenizer has 151,665 tokens).
+  s.push_back({"qwen2.5-0.5b", "Qwen2.5 0.5B",
+               make_config(Arch::kQwen2,
+                           {896, 4864, 24, 14, 2, 64, 151936, 32768, 1000000.0f, 1e-6f, true}),
+               ShapeVocab::kTokenizerJson, kQwenJson, "qwen2"});
+  // Qwen3-0.6B: q/k RMSNorm per head, head_dim 128 (> hidden / heads = 64), no biases.
+  s.push_back({"qwen3-0.6b", "Qwen3 0.6B",
+               make_config(Arch::kQwen3,
+                           {1024, 3072, 28, 16, 8, 128, 151936, 40960, 1000000.0f, 1e-6f, true}),
+               ShapeVocab::kTokenizerJson, kQwenJson, "qwen2"});
+  s.push_back({"llama-3.2-1b", "Llama 3.2 1B",
+               with_llama3_scaling(make_config(Arch::kLlama, {2048, 8192, 16, 32, 8, 64, 128256,
+                                                              131072, 500000.0f, 1e-5f, true}),
+                                   32.0f),
+               ShapeVocab::kTokenizerJson, kLlama3Json, "llama-bpe"});
+  s.push_back({"llama-3.2-3b", "Llama 3.2 3B",
+               with_llama3_scaling(make_config(Arch::kLlama, {3072, 8192, 28, 24, 8, 128, 128256,
+                                                              131072, 500000.0f, 1e-5f, true}),
+                                   32.0f),
+               ShapeVocab::kTokenizerJson, kLlama3Json, "llama-bpe"});
+  // Mistral-7B-v0.1: sliding-window attention over 4096 positions, Llama 2's 32,000-token
+  // SentencePiece vocabulary.
+  ModelConfig mistral = make_config(
+      Arch::kMistral, {4096, 14336, 32, 32, 8, 128, 32000, 32768, 10000.0f, 1e-5f, false});
+  mistral.sliding_window = 4096;
+  s.push_back({"mistral-7b", "Mistral 7B v0.1", mistral, ShapeVocab::kGgufVocab, kLlamaSpmGguf, ""});
+  s.push_back({"llama-3.1-8b", "Llama 3.1 8B",
+               with_llama3_scaling(make_config(Arch::kLlama, {4096, 14336, 32, 32, 8, 128, 128256,
+                                                              131072, 500000.0f, 1e-5f, false}),
+                                   8.0f),
+               ShapeVocab::kTokenizerJson, kLlama3Json, "llama-bpe"});
+  return s;
+}
+
+}  // namespace
+
+const std::vector<ModelShape>& model_shapes() {
+  static const std::vector<ModelShape> shapes = build_shapes();
+  return shapes;
+}
+
+std::string model_shape_names() {
+  std::string out;
+  for (const ModelShape& s : model_shapes()) out += (out.empty() ? "" : ", ") + s.name;
+  return out;
+}
+
+Result<ModelShape> find_model_shape(const std::string& name, int64_t n_layer) {
+  for (const ModelShape& s : model_shapes()) {
+    if (s.name != name) continue;
+    ModelShape out = s;
+    if (n_layer > 0) {
+      if (n_layer > 4096) return Status::errorf("--layers {} is out of range (1..4096)", n_layer);
+      out.config.n_layer = n_layer;
+    }
+    return out;
+  }
+  return Status::errorf("unknown shape '{}' (known: {})", name, model_shape_names());
+}
+
+}  // namespace strata
