@@ -13,7 +13,7 @@ namespace {
 
 // Layout in SVG user units (pixels).
 constexpr double kWidth = 960, kHeight = 860;
-constexpr double kLeft = 84, kRight = 250, kTop = 64;   // kRight: room for the legend
+constexpr double kLeft = 84, kRight = 250, kTop = 64;  // kRight: room for the legend
 // Three panels: tokens/s of the whole run, decode tokens/s, stall fraction.
 constexpr double kRatePanelH = 230, kGap = 62, kStallPanelH = 140;
 constexpr double kPlotW = kWidth - kLeft - kRight;
@@ -26,11 +26,16 @@ constexpr const char* kFullColors[] = {"#555555", "#9c755f", "#bab0ac", "#59a14f
 std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '&') o += "&amp;";
-    else if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
+    if (c == '&')
+      o += "&amp;";
+    else if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '"')
+      o += "&quot;";
+    else
+      o += c;
   }
   return o;
 }
@@ -71,10 +76,14 @@ struct Series {
 
 std::string dash_for_prefetch(int64_t prefetch) {
   switch (prefetch) {
-    case 0: return "7,5";
-    case 1: return "";
-    case 2: return "2,4";
-    default: return "9,4,2,4";
+    case 0:
+      return "7,5";
+    case 1:
+      return "";
+    case 2:
+      return "2,4";
+    default:
+      return "9,4,2,4";
   }
 }
 
@@ -84,12 +93,14 @@ std::vector<Series> build_series(const std::vector<BenchResult>& rows) {
   bool many_threads = false;
   for (const BenchResult& r : rows) {
     many_threads |= r.threads != rows.front().threads;
-    if (r.cpu_layers == 0) full_by_threads[r.threads].push_back(&r);
-    else partial[{r.offload_to, r.prefetch, r.threads}].push_back(&r);
+    if (r.cpu_layers == 0)
+      full_by_threads[r.threads].push_back(&r);
+    else
+      partial[{r.offload_to, r.prefetch, r.threads}].push_back(&r);
   }
   auto point = [](const BenchResult* r) {
-    return Point{static_cast<double>(r->cpu_layers), r->tokens_per_second,
-                 std_of(*r, "tokens_per_second"), r->decode_tokens_per_second,
+    return Point{static_cast<double>(r->cpu_layers),     r->tokens_per_second,
+                 std_of(*r, "tokens_per_second"),        r->decode_tokens_per_second,
                  std_of(*r, "decode_tokens_per_second"), r->stall_fraction};
   };
   std::map<int64_t, size_t> shade;  // threads -> index, in ascending order
@@ -107,7 +118,8 @@ std::vector<Series> build_series(const std::vector<BenchResult>& rows) {
     s.dash = dash_for_prefetch(prefetch);
     for (const BenchResult* r : full_by_threads[threads]) s.points.push_back(point(r));
     for (const BenchResult* r : rs) s.points.push_back(point(r));
-    std::sort(s.points.begin(), s.points.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
+    std::sort(s.points.begin(), s.points.end(),
+              [](const Point& a, const Point& b) { return a.x < b.x; });
     out.push_back(std::move(s));
   }
   if (out.empty()) {  // nothing offloaded anywhere: one line per thread count
@@ -129,38 +141,52 @@ void panel(std::string& svg, const std::vector<Series>& series, double top, doub
            bool x_labels, YOf y_of, StdOf std_of_point) {
   auto px = [&](double x) { return kLeft + (x_max > 0 ? x / x_max : 0) * kPlotW; };
   auto py = [&](double y) { return top + height - (y_max > 0 ? y / y_max : 0) * height; };
-  svg += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="#ffffff" stroke="#333333"/>)"
-                     "\n", kLeft, top, kPlotW, height);
+  svg +=
+      fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="#ffffff" stroke="#333333"/>)"
+                  "\n",
+                  kLeft, top, kPlotW, height);
   for (double y = 0; y <= y_max * (1 + 1e-9); y += y_step) {
     svg += fmt::format(R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#e3e3e3"/>)"
-                       "\n", kLeft, py(y), kLeft + kPlotW, py(y));
+                       "\n",
+                       kLeft, py(y), kLeft + kPlotW, py(y));
     svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="end" class="tick">{}</text>)"
-                       "\n", kLeft - 8, py(y) + 4, tick_label(y, y_step));
+                       "\n",
+                       kLeft - 8, py(y) + 4, tick_label(y, y_step));
   }
   for (double x = 0; x <= x_max * (1 + 1e-9); x += x_step) {
     svg += fmt::format(R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#e3e3e3"/>)"
-                       "\n", px(x), top, px(x), top + height);
+                       "\n",
+                       px(x), top, px(x), top + height);
     if (x_labels) {
-      svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="middle" class="tick">{}</text>)"
-                         "\n", px(x), top + height + 18, tick_label(x, x_step));
+      svg +=
+          fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="middle" class="tick">{}</text>)"
+                      "\n",
+                      px(x), top + height + 18, tick_label(x, x_step));
     }
   }
-  svg += fmt::format(R"~(<text transform="translate({:.1f},{:.1f}) rotate(-90)" text-anchor="middle" class="axis">{}</text>)~"
-                     "\n", kLeft - 56, top + height / 2, esc(y_title));
+  svg += fmt::format(
+      R"~(<text transform="translate({:.1f},{:.1f}) rotate(-90)" text-anchor="middle" class="axis">{}</text>)~"
+      "\n",
+      kLeft - 56, top + height / 2, esc(y_title));
   for (const Series& s : series) {
     std::string pts;
     for (const Point& p : s.points) pts += fmt::format("{:.1f},{:.1f} ", px(p.x), py(y_of(p)));
     svg += fmt::format(R"(<polyline points="{}" fill="none" stroke="{}" stroke-width="2.2"{}/>)"
-                       "\n", pts, s.color,
+                       "\n",
+                       pts, s.color,
                        s.dash.empty() ? "" : fmt::format(R"( stroke-dasharray="{}")", s.dash));
     for (const Point& p : s.points) {
       const double sd = std_of_point(p);
       if (sd > 0) {
-        svg += fmt::format(R"(<line x1="{0:.1f}" y1="{1:.1f}" x2="{0:.1f}" y2="{2:.1f}" stroke="{3}" stroke-width="1.4"/>)"
-                           "\n", px(p.x), py(std::max(0.0, y_of(p) - sd)), py(std::min(y_max, y_of(p) + sd)), s.color);
+        svg += fmt::format(
+            R"(<line x1="{0:.1f}" y1="{1:.1f}" x2="{0:.1f}" y2="{2:.1f}" stroke="{3}" stroke-width="1.4"/>)"
+            "\n",
+            px(p.x), py(std::max(0.0, y_of(p) - sd)), py(std::min(y_max, y_of(p) + sd)), s.color);
       }
-      svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.6" fill="{}" stroke="#ffffff" stroke-width="1"/>)"
-                         "\n", px(p.x), py(y_of(p)), s.color);
+      svg += fmt::format(
+          R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.6" fill="{}" stroke="#ffffff" stroke-width="1"/>)"
+          "\n",
+          px(p.x), py(y_of(p)), s.color);
     }
   }
 }
@@ -200,43 +226,55 @@ std::string render_plot_svg(const std::vector<BenchResult>& rows, const std::str
 <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{0}" height="{1}" viewBox="0 0 {0} {1}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">
 <style>.tick {{ font-size: 12px; fill: #333333; }} .axis {{ font-size: 14px; fill: #111111; }} .legend {{ font-size: 13px; fill: #111111; }} .title {{ font-size: 16px; font-weight: bold; fill: #111111; }}</style>
 <rect width="{0}" height="{1}" fill="#fafafa"/>
-)", kWidth, kHeight);
-  svg += fmt::format(R"(<text x="{:.1f}" y="30" text-anchor="middle" class="title">{}</text>)" "\n",
+)",
+                     kWidth, kHeight);
+  svg += fmt::format(R"(<text x="{:.1f}" y="30" text-anchor="middle" class="title">{}</text>)"
+                     "\n",
                      kLeft + kPlotW / 2, esc(title));
   double top = kTop;
-  panel(svg, series, top, kRatePanelH, x_top, x_step, tps.top, tps.step,
-        "tokens/s (prefill + decode)", true, [](const Point& p) { return p.tps; },
-        [](const Point& p) { return p.tps_std; });
+  panel(
+      svg, series, top, kRatePanelH, x_top, x_step, tps.top, tps.step,
+      "tokens/s (prefill + decode)", true, [](const Point& p) { return p.tps; },
+      [](const Point& p) { return p.tps_std; });
   top += kRatePanelH + kGap;
-  panel(svg, series, top, kRatePanelH, x_top, x_step, decode.top, decode.step,
-        "decode tokens/s", true, [](const Point& p) { return p.decode; },
-        [](const Point& p) { return p.decode_std; });
+  panel(
+      svg, series, top, kRatePanelH, x_top, x_step, decode.top, decode.step, "decode tokens/s",
+      true, [](const Point& p) { return p.decode; }, [](const Point& p) { return p.decode_std; });
   top += kRatePanelH + kGap;
-  panel(svg, series, top, kStallPanelH, x_top, x_step, stall.top, stall.step,
-        "stall fraction", true, [](const Point& p) { return p.stall; },
-        [](const Point&) { return 0.0; });
-  svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="middle" class="axis">offloaded layers (cpu_layers: streamed every token)</text>)"
-                     "\n", kLeft + kPlotW / 2, top + kStallPanelH + 44);
+  panel(
+      svg, series, top, kStallPanelH, x_top, x_step, stall.top, stall.step, "stall fraction", true,
+      [](const Point& p) { return p.stall; }, [](const Point&) { return 0.0; });
+  svg += fmt::format(
+      R"(<text x="{:.1f}" y="{:.1f}" text-anchor="middle" class="axis">offloaded layers (cpu_layers: streamed every token)</text>)"
+      "\n",
+      kLeft + kPlotW / 2, top + kStallPanelH + 44);
   // Legend, right of the panels.
   const double lx = kLeft + kPlotW + 24;
   double ly = kTop + 8;
-  svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="axis">offload tier, prefetch</text>)" "\n",
+  svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="axis">offload tier, prefetch</text>)"
+                     "\n",
                      lx, ly);
   ly += 24;
   for (const Series& s : series) {
-    svg += fmt::format(R"(<g class="legend-entry"><line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="2.2"{}/>)",
-                       lx, ly - 4, lx + 34, ly - 4, s.color,
-                       s.dash.empty() ? "" : fmt::format(R"( stroke-dasharray="{}")", s.dash));
-    svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.6" fill="{}"/>)", lx + 17, ly - 4, s.color);
-    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="legend">{}</text></g>)" "\n", lx + 42,
-                       ly, esc(s.label));
+    svg += fmt::format(
+        R"(<g class="legend-entry"><line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="2.2"{}/>)",
+        lx, ly - 4, lx + 34, ly - 4, s.color,
+        s.dash.empty() ? "" : fmt::format(R"( stroke-dasharray="{}")", s.dash));
+    svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.6" fill="{}"/>)", lx + 17, ly - 4,
+                       s.color);
+    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="legend">{}</text></g>)"
+                       "\n",
+                       lx + 42, ly, esc(s.label));
     ly += 22;
   }
   ly += 8;
   svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="tick">x = 0: all layers resident</text>)"
-                     "\n", lx, ly);
-  svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="tick">bars: ± 1 standard deviation</text>)"
-                     "\n", lx, ly + 18);
+                     "\n",
+                     lx, ly);
+  svg +=
+      fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="tick">bars: ± 1 standard deviation</text>)"
+                  "\n",
+                  lx, ly + 18);
   svg += "</svg>\n";
   return svg;
 }

@@ -75,7 +75,8 @@ Status write_probe_file(const std::string& path, uint64_t nbytes) {
     }
     at += static_cast<uint64_t>(w);
   }
-  if (st && ::fsync(fd) != 0) st = Status::errorf("probe: fsync {}: {}", path, std::strerror(errno));
+  if (st && ::fsync(fd) != 0)
+    st = Status::errorf("probe: fsync {}: {}", path, std::strerror(errno));
   ::close(fd);
   return st;
 }
@@ -164,8 +165,8 @@ Result<ProbeResult> run_probe(const ProbeOptions& o,
   std::string path = o.existing_file;
   Status st = Status::ok();
   if (path.empty()) {
-    p.file_bytes = std::max<uint64_t>(o.file_bytes / kDirectIoAlignBytes * kDirectIoAlignBytes,
-                                      1ull << 20);
+    p.file_bytes =
+        std::max<uint64_t>(o.file_bytes / kDirectIoAlignBytes * kDirectIoAlignBytes, 1ull << 20);
     path = o.dir + "/.strata-probe-" + std::to_string(::getpid()) + ".bin";
     progress(fmt::format("writing a {} probe file {}", format_bytes(p.file_bytes), path));
     st = write_probe_file(path, p.file_bytes);
@@ -252,11 +253,11 @@ Result<ProbeResult> probe_from_json(const nlohmann::json& j) {
 }
 
 std::string describe_probe(const ProbeResult& p) {
-  std::string s = fmt::format(
-      "disk {:.2f} GB/s ({}, {}) | page cache {:.2f} GB/s", p.disk_direct_gbps, p.reader,
-      p.file.empty() ? "fresh " + format_bytes(p.file_bytes) + " file"
-                     : std::filesystem::path(p.file).filename().string(),
-      p.page_cache_gbps);
+  std::string s = fmt::format("disk {:.2f} GB/s ({}, {}) | page cache {:.2f} GB/s",
+                              p.disk_direct_gbps, p.reader,
+                              p.file.empty() ? "fresh " + format_bytes(p.file_bytes) + " file"
+                                             : std::filesystem::path(p.file).filename().string(),
+                              p.page_cache_gbps);
   for (size_t i = 0; i < p.memcpy_gbps.size(); ++i) {
     s += fmt::format("{} {:.2f} GB/s ({} thread{})", i ? "," : " | memcpy", p.memcpy_gbps[i].second,
                      p.memcpy_gbps[i].first, p.memcpy_gbps[i].first == 1 ? "" : "s");

@@ -8,10 +8,9 @@
 //   GPU H2D     pinned host-to-device copies: "no GPU" until a CUDA backend exists
 // Results are cached as JSON in the strata cache directory.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,34 +21,34 @@
 namespace strata::cli {
 
 struct ProbeOptions {
-  std::string dir = ".";                 // where the disk probe file is written (then removed)
-  uint64_t file_bytes = 1ull << 30;      // the probe file; >= 1 GiB defeats drive caches
+  std::string dir = ".";             // where the disk probe file is written (then removed)
+  uint64_t file_bytes = 1ull << 30;  // the probe file; >= 1 GiB defeats drive caches
   // Read this existing file instead (e.g. the model itself): on a VM the host may cache a
   // file the guest has read before, and then only that file shows the rate streaming gets.
   std::string existing_file;
   std::vector<int> memcpy_threads = {1, 2};
-  SimDeviceOptions sim;                  // the simulated device to measure
+  SimDeviceOptions sim;  // the simulated device to measure
 };
 
 struct ProbeResult {
-  std::string date;                      // ISO 8601, UTC
+  std::string date;  // ISO 8601, UTC
   std::string dir;
-  std::string file;                      // the existing file read, "" for a fresh probe file
+  std::string file;  // the existing file read, "" for a fresh probe file
   uint64_t file_bytes = 0;
-  std::string reader;                    // "io_uring+O_DIRECT", ...
-  double disk_direct_gbps = 0;           // 1e9 bytes per second
+  std::string reader;           // "io_uring+O_DIRECT", ...
+  double disk_direct_gbps = 0;  // 1e9 bytes per second
   double page_cache_gbps = 0;
   std::vector<std::pair<int, double>> memcpy_gbps;  // threads -> GB/s copied
-  std::string gpu = "no GPU";            // what the GPU line says
-  double gpu_h2d_gbps = 0;               // 0 when there is no GPU
+  std::string gpu = "no GPU";                       // what the GPU line says
+  double gpu_h2d_gbps = 0;                          // 0 when there is no GPU
   double sim_copy_gbps = 0;
-  double sim_limit_gbps = 0;             // --sim-bandwidth it ran with (0 = unlimited)
+  double sim_limit_gbps = 0;  // --sim-bandwidth it ran with (0 = unlimited)
 };
 
 // Runs every measurement; `progress` receives one line per step. Takes about
 // 3 x file_bytes of I/O plus a few seconds of copies.
-[[nodiscard]] Result<ProbeResult> run_probe(const ProbeOptions& opts,
-                                            const std::function<void(const std::string&)>& progress);
+[[nodiscard]] Result<ProbeResult> run_probe(
+    const ProbeOptions& opts, const std::function<void(const std::string&)>& progress);
 
 nlohmann::ordered_json probe_to_json(const ProbeResult& p);
 [[nodiscard]] Result<ProbeResult> probe_from_json(const nlohmann::json& j);

@@ -181,47 +181,67 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
   s += fmt::format("strata bench, {}\n\n", ctx.date);
   s += fmt::format("- command: `{}`\n", ctx.command);
   if (ctx.machine.is_object()) {
-    s += fmt::format("- machine: {}, {} CPUs, {} RAM, Linux {}; load average {} at the start, "
-                     "{} at the end\n",
-                     ctx.machine.value("cpu", "?"), ctx.machine.value("cpus", 0),
-                     ctx.machine.value("ram", "?"), ctx.machine.value("kernel", "?"),
-                     ctx.machine.value("load_average_start", "?"),
-                     ctx.machine.value("load_average_end", "?"));
+    s += fmt::format(
+        "- machine: {}, {} CPUs, {} RAM, Linux {}; load average {} at the start, "
+        "{} at the end\n",
+        ctx.machine.value("cpu", "?"), ctx.machine.value("cpus", 0), ctx.machine.value("ram", "?"),
+        ctx.machine.value("kernel", "?"), ctx.machine.value("load_average_start", "?"),
+        ctx.machine.value("load_average_end", "?"));
   }
-  s += "- probe: " + (ctx.probe_line.empty() ? "none (run `strata bench --probe` once)"
-                                                  : ctx.probe_line) + "\n";
+  s += "- probe: " +
+       (ctx.probe_line.empty() ? "none (run `strata bench --probe` once)" : ctx.probe_line) + "\n";
   const int64_t reps = rows.empty() ? 0 : rows.front().repetitions;
-  s += fmt::format("- {} repetition{} per configuration, each in a fresh process{}; "
-                   "per_layer_load_times: smallest–largest of the per-layer medians\n",
-                   reps, reps == 1 ? "" : "s", reps > 1 ? " (mean ± sample standard deviation)" : "");
+  s += fmt::format(
+      "- {} repetition{} per configuration, each in a fresh process{}; "
+      "per_layer_load_times: smallest–largest of the per-layer medians\n",
+      reps, reps == 1 ? "" : "s", reps > 1 ? " (mean ± sample standard deviation)" : "");
   if (!ctx.notes.empty()) s += "- " + ctx.notes + "\n";
   s += "\n";
-  const char* cols[] = {"model_name", "total_layers", "gpu_layers", "cpu_layers", "loading_mode",
-                        "device", "offload_to", "prefetch", "threads", "load_time_seconds",
-                        "tokens_generated", "total_inference_time", "tokens_per_second",
-                        "ttft_seconds", "prefill_tokens_per_second", "decode_tokens_per_second",
-                        "per_layer_load_times", "peak_vram_gb", "peak_rss_gb",
-                        "bytes_streamed_per_token", "stream_gbps", "stall_fraction",
+  const char* cols[] = {"model_name",
+                        "total_layers",
+                        "gpu_layers",
+                        "cpu_layers",
+                        "loading_mode",
+                        "device",
+                        "offload_to",
+                        "prefetch",
+                        "threads",
+                        "load_time_seconds",
+                        "tokens_generated",
+                        "total_inference_time",
+                        "tokens_per_second",
+                        "ttft_seconds",
+                        "prefill_tokens_per_second",
+                        "decode_tokens_per_second",
+                        "per_layer_load_times",
+                        "peak_vram_gb",
+                        "peak_rss_gb",
+                        "bytes_streamed_per_token",
+                        "stream_gbps",
+                        "stall_fraction",
                         "overlap_efficiency"};
   std::string header = "|", rule = "|";
   for (const char* c : cols) {
     header += fmt::format(" {} |", c);
-    rule += std::string(std::string_view(c) == "model_name" || std::string_view(c) == "loading_mode" ||
-                                std::string_view(c) == "device" || std::string_view(c) == "offload_to"
-                            ? "---|"
-                            : "--:|");
+    rule +=
+        std::string(std::string_view(c) == "model_name" || std::string_view(c) == "loading_mode" ||
+                            std::string_view(c) == "device" || std::string_view(c) == "offload_to"
+                        ? "---|"
+                        : "--:|");
   }
   s += header + "\n" + rule + "\n";
   for (const BenchResult& r : rows) {
     std::string layers = "–";
     if (!r.per_layer_load_times.empty()) {
-      auto [lo, hi] = std::minmax_element(r.per_layer_load_times.begin(), r.per_layer_load_times.end());
+      auto [lo, hi] =
+          std::minmax_element(r.per_layer_load_times.begin(), r.per_layer_load_times.end());
       layers = fmt::format("{}–{} s ×{}", num(*lo), num(*hi), r.per_layer_load_times.size());
     }
     std::string stream = "–";
     if (r.cpu_layers > 0) {
       stream = mean_std(r, "stream_gbps", r.stream_gbps);
-      if (r.link_gbps > 0) stream += fmt::format(" ({:.0f}% of {})", 100 * r.stream_link_fraction, r.link);
+      if (r.link_gbps > 0)
+        stream += fmt::format(" ({:.0f}% of {})", 100 * r.stream_link_fraction, r.link);
     }
     s += fmt::format(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "

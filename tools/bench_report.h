@@ -3,9 +3,8 @@
 // fields under their exact names, plus streaming figures), their mean and standard deviation
 // over repetitions, and the md / csv / json / jsonl reports.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -19,25 +18,25 @@ struct BenchResult {
   // The article's BenchmarkResult.
   std::string model_name;
   int64_t total_layers = 0;
-  int64_t gpu_layers = 0;         // resident on the compute device
-  int64_t cpu_layers = 0;         // offloaded: streamed from RAM or disk every token
-  std::string loading_mode;       // "full" (nothing streamed) or "partial"
-  double load_time_seconds = 0;   // Engine::open: headers, tokenizer, resident weights
+  int64_t gpu_layers = 0;        // resident on the compute device
+  int64_t cpu_layers = 0;        // offloaded: streamed from RAM or disk every token
+  std::string loading_mode;      // "full" (nothing streamed) or "partial"
+  double load_time_seconds = 0;  // Engine::open: headers, tokenizer, resident weights
   int64_t tokens_generated = 0;
-  double total_inference_time = 0;  // the whole generate call: prefill + decode, seconds
-  double tokens_per_second = 0;     // tokens_generated / total_inference_time
+  double total_inference_time = 0;           // the whole generate call: prefill + decode, seconds
+  double tokens_per_second = 0;              // tokens_generated / total_inference_time
   std::vector<double> per_layer_load_times;  // seconds, per streamed layer, median over tokens
-  double peak_vram_gb = 0;        // peak compute-device memory (CPU backend: RAM it allocated)
+  double peak_vram_gb = 0;  // peak compute-device memory (CPU backend: RAM it allocated)
   // Beyond the article.
-  std::string device;             // "cpu", "sim"
-  std::string offload_to;         // "ram", "disk", or "none" when nothing streams
-  int64_t prefetch = 0;           // 0 when nothing streams
+  std::string device;      // "cpu", "sim"
+  std::string offload_to;  // "ram", "disk", or "none" when nothing streams
+  int64_t prefetch = 0;    // 0 when nothing streams
   int64_t threads = 0;
   int64_t prompt_tokens = 0;
   double ttft_seconds = 0;
   double prefill_tokens_per_second = 0;
   double decode_tokens_per_second = 0;  // tokens after the first / time after the first
-  double peak_rss_gb = 0;         // the configuration's own process (VmHWM), 1e9 bytes
+  double peak_rss_gb = 0;               // the configuration's own process (VmHWM), 1e9 bytes
   double bytes_streamed_per_token = 0;
   double stream_gbps = 0;         // streamed bytes / time the load pipeline was busy
   double stall_fraction = 0;      // decode time compute waited for streamed layers

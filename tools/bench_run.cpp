@@ -40,7 +40,8 @@ Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt, 
   g.sampling.temperature = 0;  // greedy: the same work on every run
   GenerateStats st;
   Stopwatch sw;
-  STRATA_TRY(e.generate(g, [](std::string_view) {}, &st));
+  STRATA_TRY(e.generate(
+      g, [](std::string_view) {}, &st));
   const double total_s = sw.elapsed_s();
   const StreamSummary ss = summarize_stream(st);
   const PlacementPlan& plan = e.store().plan();

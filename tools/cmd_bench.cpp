@@ -70,7 +70,8 @@ Result<std::vector<int>> parse_int_list(const std::string& text, const char* wha
     char* end = nullptr;
     const long n = std::strtol(v.c_str(), &end, 10);
     if (v.empty() || *end || n < lo || n > hi) {
-      return Status::errorf("{} must be a comma list of numbers {}..{}, got '{}'", what, lo, hi, text);
+      return Status::errorf("{} must be a comma list of numbers {}..{}, got '{}'", what, lo, hi,
+                            text);
     }
     out.push_back(static_cast<int>(n));
   }
@@ -97,7 +98,8 @@ std::string own_command_line() {
 Status drop_page_cache() {
   ::sync();
   const int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Status::errorf("cannot open /proc/sys/vm/drop_caches: {}", std::strerror(errno));
+  if (fd < 0)
+    return Status::errorf("cannot open /proc/sys/vm/drop_caches: {}", std::strerror(errno));
   const bool ok = ::write(fd, "3", 1) == 1;
   const int err = errno;
   ::close(fd);
@@ -129,8 +131,10 @@ Result<std::string> run_child(const std::vector<std::string>& args) {
   char buf[4096];
   for (;;) {
     const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-    if (n > 0) out.append(buf, static_cast<size_t>(n));
-    else if (n == 0 || errno != EINTR) break;
+    if (n > 0)
+      out.append(buf, static_cast<size_t>(n));
+    else if (n == 0 || errno != EINTR)
+      break;
   }
   ::close(fds[0]);
   int status = 0;
@@ -148,12 +152,18 @@ Result<std::string> run_child(const std::vector<std::string>& args) {
 std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
   const EngineOptions& e = a.engine;
   const PlacementOptions& p = e.placement;
-  std::vector<std::string> v = {"bench", "--bench-child", "-m", e.model_path, "--gpu-layers",
-                                c.gpu_layers, "--offload-to", c.offload_to, "--prefetch",
-                                c.prefetch, "-t", std::to_string(c.threads), "-p",
-                                std::to_string(a.n_prompt), "-n", std::to_string(a.n_gen), "-b",
-                                std::to_string(e.n_batch), "--keep", a.placement.keep,
-                                "--device", p.device, "--io-engine", p.io.engine};
+  std::vector<std::string> v = {"bench",        "--bench-child",
+                                "-m",           e.model_path,
+                                "--gpu-layers", c.gpu_layers,
+                                "--offload-to", c.offload_to,
+                                "--prefetch",   c.prefetch,
+                                "-t",           std::to_string(c.threads),
+                                "-p",           std::to_string(a.n_prompt),
+                                "-n",           std::to_string(a.n_gen),
+                                "-b",           std::to_string(e.n_batch),
+                                "--keep",       a.placement.keep,
+                                "--device",     p.device,
+                                "--io-engine",  p.io.engine};
   auto add = [&v](const char* flag, const std::string& value) {
     if (!value.empty()) v.insert(v.end(), {flag, value});
   };
@@ -208,23 +218,25 @@ int probe_main(const BenchArgs& a) {
     std::fprintf(stderr, "strata: probe: %s\n", line.c_str());
   });
   if (!p) return fail(p.status());
-  std::printf("strata bench --probe, %s: %s\n", p->date.c_str(),
-              p->file.empty()
-                  ? fmt::format("a fresh {} file in {}", format_bytes(p->file_bytes), p->dir).c_str()
-                  : fmt::format("the existing {} ({})", p->file, format_bytes(p->file_bytes)).c_str());
+  std::printf(
+      "strata bench --probe, %s: %s\n", p->date.c_str(),
+      p->file.empty()
+          ? fmt::format("a fresh {} file in {}", format_bytes(p->file_bytes), p->dir).c_str()
+          : fmt::format("the existing {} ({})", p->file, format_bytes(p->file_bytes)).c_str());
   auto line = [](const std::string& label, const std::string& value) {
     std::printf("  %-40s %s\n", label.c_str(), value.c_str());
   };
-  line("disk, O_DIRECT reads (" + p->reader + ")", fmt::format("{:6.2f} GB/s", p->disk_direct_gbps));
+  line("disk, O_DIRECT reads (" + p->reader + ")",
+       fmt::format("{:6.2f} GB/s", p->disk_direct_gbps));
   line("page cache reads", fmt::format("{:6.2f} GB/s", p->page_cache_gbps));
   for (const auto& [t, g] : p->memcpy_gbps) {
     line(fmt::format("memcpy, {} thread{}", t, t == 1 ? "" : "s"), fmt::format("{:6.2f} GB/s", g));
   }
   line("GPU host-to-device", p->gpu);
-  line("sim device copy", fmt::format("{:6.2f} GB/s ({})", p->sim_copy_gbps,
-                                      p->sim_limit_gbps > 0
-                                          ? fmt::format("--sim-bandwidth {}", p->sim_limit_gbps)
-                                          : std::string("no --sim-bandwidth limit")));
+  line("sim device copy",
+       fmt::format("{:6.2f} GB/s ({})", p->sim_copy_gbps,
+                   p->sim_limit_gbps > 0 ? fmt::format("--sim-bandwidth {}", p->sim_limit_gbps)
+                                         : std::string("no --sim-bandwidth limit")));
   const std::string path = probe_cache_path();
   if (Status s = save_probe(*p, path); !s) return fail(s);
   std::printf("cached in %s\n", path.c_str());
@@ -265,10 +277,27 @@ Result<std::vector<Config>> expand_sweep(const BenchArgs& a, int64_t n_layer) {
   return out;
 }
 
+// One repetition of one configuration, in a fresh child process.
+Result<BenchResult> run_config(const BenchArgs& a, const Config& c) {
+  auto out = run_child(child_args(a, c));
+  if (!out) return out.status().with_context(c.describe());
+  const size_t at = out->find(kChildTag);
+  if (at == std::string::npos) {
+    return Status::errorf("{}: the bench child printed no result", c.describe());
+  }
+  const size_t end = out->find('\n', at);
+  auto j = nlohmann::json::parse(out->substr(at + std::strlen(kChildTag), end - at), nullptr,
+                                 /*allow_exceptions=*/false);
+  auto r = bench_result_from_json(j);
+  if (!r) return r.status().with_context(c.describe());
+  return r;
+}
+
 // Writes the report to stdout in the -o format, and the plot when asked.
-int emit_reports(const BenchArgs& a, const BenchContext& ctx, const std::vector<BenchResult>& rows) {
-  std::string text = a.output == "md"    ? format_markdown(ctx, rows)
-                     : a.output == "csv" ? format_csv(rows)
+int emit_reports(const BenchArgs& a, const BenchContext& ctx,
+                 const std::vector<BenchResult>& rows) {
+  std::string text = a.output == "md"     ? format_markdown(ctx, rows)
+                     : a.output == "csv"  ? format_csv(rows)
                      : a.output == "json" ? format_json(ctx, rows)
                                           : format_jsonl(rows);
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -339,9 +368,10 @@ int bench_main(const BenchArgs& a) {
     if (any_disk) {
       if (Status s = drop_page_cache(); !s) {
         can_drop = false;
-        STRATA_LOG_WARN("--drop-caches: {}; disk runs start with whatever the page cache holds "
-                        "(streamed layers bypass it anyway unless --no-direct-io)",
-                        s.message());
+        STRATA_LOG_WARN(
+            "--drop-caches: {}; disk runs start with whatever the page cache holds "
+            "(streamed layers bypass it anyway unless --no-direct-io)",
+            s.message());
         ctx.notes = "page cache NOT dropped: " + s.message();
       } else {
         ctx.notes = "page cache dropped (echo 3 > /proc/sys/vm/drop_caches) before every disk run";
@@ -349,48 +379,47 @@ int bench_main(const BenchArgs& a) {
     }
   }
   STRATA_LOG_INFO("bench: {} configurations x {} repetitions of -p {} -n {} on {} ({} layers)",
-                  configs->size(), a.reps, a.n_prompt, a.n_gen, model->name,
-                  model->config.n_layer);
-  std::vector<BenchResult> rows;
-  for (size_t i = 0; i < configs->size(); ++i) {
-    const Config& c = (*configs)[i];
-    std::vector<BenchResult> runs;
-    for (int64_t rep = 0; rep < a.reps; ++rep) {
+                  configs->size(), a.reps, a.n_prompt, a.n_gen, model->name, model->config.n_layer);
+  // Repetition-major order: on a shared machine the load drifts, and this spreads the drift
+  // over every configuration instead of favouring the ones that happen to run in a quiet spell.
+  std::vector<std::vector<BenchResult>> runs(configs->size());
+  const size_t n_runs = configs->size() * static_cast<size_t>(a.reps);
+  size_t done = 0;
+  for (int64_t rep = 0; rep < a.reps; ++rep) {
+    for (size_t i = 0; i < configs->size(); ++i) {
+      const Config& c = (*configs)[i];
       if (can_drop && resolved_tier(c.offload_to) == "disk") (void)drop_page_cache();
-      auto out = run_child(child_args(a, c));
-      if (!out) return fail(out.status().with_context(c.describe()));
-      const size_t at = out->find(kChildTag);
-      if (at == std::string::npos) {
-        return fail(Status::errorf("{}: the bench child printed no result", c.describe()));
-      }
-      const size_t end = out->find('\n', at);
-      auto j = nlohmann::json::parse(out->substr(at + std::strlen(kChildTag), end - at), nullptr,
-                                     /*allow_exceptions=*/false);
-      auto r = bench_result_from_json(j);
-      if (!r) return fail(r.status().with_context(c.describe()));
+      auto r = run_config(a, c);
+      if (!r) return fail(r.status());
       std::string stream;
       if (r->cpu_layers > 0) {
         stream = fmt::format(", stream {:.2f} GB/s", r->stream_gbps);
         if (probe) {
-          const Link l = bounding_link(*probe, r->offload_to, r->device, a.engine.placement.io.direct);
-          if (l.gbps > 0) stream += fmt::format(" = {:.0f}% of {}", 100 * r->stream_gbps / l.gbps, l.name);
+          const Link l =
+              bounding_link(*probe, r->offload_to, r->device, a.engine.placement.io.direct);
+          if (l.gbps > 0)
+            stream += fmt::format(" = {:.0f}% of {}", 100 * r->stream_gbps / l.gbps, l.name);
         }
         stream += fmt::format(", stall {:.0f}%", 100 * r->stall_fraction);
       }
-      std::fprintf(stderr,
-                   "strata: bench [%zu/%zu] rep %ld/%ld: %ld resident, %ld %s, prefetch %ld, %ld "
-                   "thread%s: %.2f tok/s (load %.2f s, ttft %.2f s, decode %.2f tok/s)%s, peak "
-                   "RSS %.2f GB\n",
-                   i + 1, configs->size(), long(rep + 1), long(a.reps), long(r->gpu_layers),
-                   long(r->cpu_layers), r->offload_to == "none" ? "streamed" : r->offload_to.c_str(),
-                   long(r->prefetch), long(r->threads), r->threads == 1 ? "" : "s", r->tokens_per_second,
-                   r->load_time_seconds, r->ttft_seconds, r->decode_tokens_per_second,
-                   stream.c_str(), r->peak_rss_gb);
-      runs.push_back(std::move(r).value());
+      std::fprintf(
+          stderr,
+          "strata: bench [%zu/%zu] rep %ld/%ld: %ld resident, %ld %s, prefetch %ld, %ld "
+          "thread%s: %.2f tok/s (load %.2f s, ttft %.2f s, decode %.2f tok/s)%s, peak "
+          "RSS %.2f GB\n",
+          ++done, n_runs, long(rep + 1), long(a.reps), long(r->gpu_layers), long(r->cpu_layers),
+          r->offload_to == "none" ? "streamed" : r->offload_to.c_str(), long(r->prefetch),
+          long(r->threads), r->threads == 1 ? "" : "s", r->tokens_per_second, r->load_time_seconds,
+          r->ttft_seconds, r->decode_tokens_per_second, stream.c_str(), r->peak_rss_gb);
+      runs[i].push_back(std::move(r).value());
     }
-    BenchResult agg = aggregate(runs);
+  }
+  std::vector<BenchResult> rows;
+  for (const std::vector<BenchResult>& config_runs : runs) {
+    BenchResult agg = aggregate(config_runs);
     if (probe && agg.cpu_layers > 0) {
-      const Link l = bounding_link(*probe, agg.offload_to, agg.device, a.engine.placement.io.direct);
+      const Link l =
+          bounding_link(*probe, agg.offload_to, agg.device, a.engine.placement.io.direct);
       agg.link = l.name;
       agg.link_gbps = l.gbps;
       agg.stream_link_fraction = l.gbps > 0 ? agg.stream_gbps / l.gbps : 0;
@@ -416,15 +445,17 @@ Command bench_command() {
     sub->add_option("-t,--threads", args->threads,
                     "Compute threads, a comma list (default: all hardware threads)");
     add_placement_options(*sub, &args->engine.placement, &args->placement);
-    sub->add_option("-p,--n-prompt", args->n_prompt, "Prompt length in tokens")->capture_default_str();
+    sub->add_option("-p,--n-prompt", args->n_prompt, "Prompt length in tokens")
+        ->capture_default_str();
     sub->add_option("-n,--n-gen", args->n_gen, "Tokens to generate (end-of-text is ignored)")
         ->capture_default_str();
     sub->add_option("-r,--repetitions", args->reps, "Runs per configuration, each a fresh process")
         ->capture_default_str();
     sub->add_option("-o,--output", args->output, "Report format: md, csv, json or jsonl")
         ->capture_default_str();
-    sub->add_option("--plot", args->plot,
-                    "Write an SVG of tokens/s and stall fraction against offloaded layers");
+    sub->add_option(
+        "--plot", args->plot,
+        "Write an SVG of tokens/s, decode tokens/s and stall fraction against offloaded layers");
     sub->add_flag("--drop-caches", args->drop_caches,
                   "Drop the page cache before every disk configuration (needs root)");
     sub->add_flag("--probe", args->probe,

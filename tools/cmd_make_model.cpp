@@ -110,7 +110,8 @@ Result<Metadata> gguf_vocab_from_tokenizer_json(const std::string& path, const s
     return Status::ok();
   };
   for (const auto& [tok, id] : j["model"]["vocab"].items()) {
-    if (!id.is_number_integer()) return Status::errorf("{}: vocab id of '{}' is not an integer", path, tok);
+    if (!id.is_number_integer())
+      return Status::errorf("{}: vocab id of '{}' is not an integer", path, tok);
     STRATA_TRY(put(tok, id.get<int64_t>(), TokenType::kNormal));
   }
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
@@ -158,10 +159,14 @@ Result<Metadata> gguf_vocab_from_tokenizer_json(const std::string& path, const s
   // The translation must encode like the original: check on a text with spaces, digits,
   // punctuation, a contraction and non-ASCII letters.
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> gg, Tokenizer::from_gguf_metadata(meta, path));
-  const std::string probe = "Hello world! It's 2026-11-25, 3.14159 ... caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 <|x|>\n\n  ok";
+  const std::string probe =
+      "Hello world! It's 2026-11-25, 3.14159 ... caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 <|x|>\n\n  "
+      "ok";
   if (gg->encode(probe, true) != hf->encode(probe, true)) {
-    return Status::errorf("{}: the GGUF translation of this tokenizer encodes differently from "
-                          "tokenizer.json (a strata bug: please report it)", path);
+    return Status::errorf(
+        "{}: the GGUF translation of this tokenizer encodes differently from "
+        "tokenizer.json (a strata bug: please report it)",
+        path);
   }
   return meta;
 }
@@ -246,11 +251,11 @@ int make_model_main(const MakeModelArgs& a) {
   o.seed = a.seed;
   o.name = shape->name + (a.layers > 0 ? fmt::format("-{}L", c.n_layer) : "") + "-random";
   o.on_progress = progress_printer(a.out);
-  STRATA_LOG_INFO("make-model: {} ({}): {} layers, hidden {}, ffn {}, heads {}/{} kv, vocab {}, "
-                  "{} {}, seed {}: {} of weights",
-                  shape->name, shape->display_name, c.n_layer, c.n_embd, c.n_ff, c.n_head,
-                  c.n_head_kv, c.n_vocab, a.format, dtype_name(*dtype), a.seed,
-                  format_bytes(model_weight_bytes(c, *dtype)));
+  STRATA_LOG_INFO(
+      "make-model: {} ({}): {} layers, hidden {}, ffn {}, heads {}/{} kv, vocab {}, "
+      "{} {}, seed {}: {} of weights",
+      shape->name, shape->display_name, c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv,
+      c.n_vocab, a.format, dtype_name(*dtype), a.seed, format_bytes(model_weight_bytes(c, *dtype)));
   Stopwatch sw;
   if (a.format == "gguf") {
     auto meta = shape->vocab == ShapeVocab::kTokenizerJson
@@ -280,9 +285,10 @@ int make_model_main(const MakeModelArgs& a) {
       for (const auto& [k, v] : *meta) w.set(k, v);
       const std::string vocab_out = a.out + "/tokenizer.gguf";
       if (Status s = w.write(vocab_out); !s) return fail(s);
-      STRATA_LOG_WARN("shape '{}' has a SentencePiece vocabulary and no tokenizer.json: wrote it "
-                      "as {}; run with --tokenizer {}",
-                      shape->name, vocab_out, vocab_out);
+      STRATA_LOG_WARN(
+          "shape '{}' has a SentencePiece vocabulary and no tokenizer.json: wrote it "
+          "as {}; run with --tokenizer {}",
+          shape->name, vocab_out, vocab_out);
     }
   }
   STRATA_LOG_INFO("make-model: wrote {} in {:.1f} s", a.out, sw.elapsed_s());
@@ -305,7 +311,8 @@ Command make_model_command() {
                     "directory: config.json, shards, tokenizer.json)")
         ->capture_default_str();
     sub->add_option("-o,--out", args->out, "Output: a .gguf file, or a directory for safetensors");
-    sub->add_option("--layers", args->layers, "Override the number of layers (default: the real one)")
+    sub->add_option("--layers", args->layers,
+                    "Override the number of layers (default: the real one)")
         ->check(CLI::PositiveNumber);
     sub->add_option("--seed", args->seed, "Random seed: the same seed gives the same bytes")
         ->capture_default_str();

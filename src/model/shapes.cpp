@@ -27,8 +27,8 @@ ModelConfig make_config(Arch arch, const Dims& d) {
   c.tied_embeddings = d.tied_embeddings;
   // GGUF llama/mistral files rotate interleaved pairs (llama.cpp permutes q/k when
   // converting); qwen2/qwen3 rotate halves. Hugging Face output is rotate-half either way.
-  c.rope_style = arch == Arch::kQwen2 || arch == Arch::kQwen3 ? RopeStyle::kNeox
-                                                              : RopeStyle::kInterleaved;
+  c.rope_style =
+      arch == Arch::kQwen2 || arch == Arch::kQwen3 ? RopeStyle::kNeox : RopeStyle::kInterleaved;
   c.qkv_bias = arch == Arch::kQwen2;
   c.qk_norm = arch == Arch::kQwen3;
   return c;
@@ -83,7 +83,8 @@ std::vector<ModelShape> build_shapes() {
   ModelConfig mistral = make_config(
       Arch::kMistral, {4096, 14336, 32, 32, 8, 128, 32000, 32768, 10000.0f, 1e-5f, false});
   mistral.sliding_window = 4096;
-  s.push_back({"mistral-7b", "Mistral 7B v0.1", mistral, ShapeVocab::kGgufVocab, kLlamaSpmGguf, ""});
+  s.push_back(
+      {"mistral-7b", "Mistral 7B v0.1", mistral, ShapeVocab::kGgufVocab, kLlamaSpmGguf, ""});
   s.push_back({"llama-3.1-8b", "Llama 3.1 8B",
                with_llama3_scaling(make_config(Arch::kLlama, {4096, 14336, 32, 32, 8, 128, 128256,
                                                               131072, 500000.0f, 1e-5f, false}),

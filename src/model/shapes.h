@@ -24,8 +24,8 @@ struct ModelShape {
   std::string display_name;  // "Llama 3.2 1B", as the model card names it
   ModelConfig config;
   ShapeVocab vocab = ShapeVocab::kTokenizerJson;
-  std::string vocab_file;    // relative to the shared/ directory
-  std::string gguf_pre;      // tokenizer.ggml.pre for tokenizer.json vocabularies
+  std::string vocab_file;  // relative to the shared/ directory
+  std::string gguf_pre;    // tokenizer.ggml.pre for tokenizer.json vocabularies
 };
 
 // Every known shape, in a stable order (small to large, "tiny" first).

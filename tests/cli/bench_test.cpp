@@ -48,7 +48,9 @@ class RemoveTempDir : public ::testing::Environment {
 Output run(const std::string& args) {
   const std::string err_path = dir() + "/stderr.txt";
   Output o;
-  FILE* p = popen(("STRATA_CACHE_DIR=" + dir() + "/cache " + kBin + " " + args + " 2>" + err_path).c_str(), "r");
+  FILE* p = popen(
+      ("STRATA_CACHE_DIR=" + dir() + "/cache " + kBin + " " + args + " 2>" + err_path).c_str(),
+      "r");
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
@@ -70,13 +72,32 @@ const std::string& tiny_model() {
   return path;
 }
 
-const char* const kFields[] = {
-    "model_name", "total_layers", "gpu_layers", "cpu_layers", "loading_mode",
-    "load_time_seconds", "tokens_generated", "total_inference_time", "tokens_per_second",
-    "per_layer_load_times", "peak_vram_gb", "device", "offload_to", "prefetch", "threads",
-    "ttft_seconds", "prefill_tokens_per_second", "decode_tokens_per_second", "peak_rss_gb",
-    "bytes_streamed_per_token", "stream_gbps", "stall_fraction", "overlap_efficiency",
-    "tokens_per_second_std", "load_time_seconds_std", "total_inference_time_std"};
+const char* const kFields[] = {"model_name",
+                               "total_layers",
+                               "gpu_layers",
+                               "cpu_layers",
+                               "loading_mode",
+                               "load_time_seconds",
+                               "tokens_generated",
+                               "total_inference_time",
+                               "tokens_per_second",
+                               "per_layer_load_times",
+                               "peak_vram_gb",
+                               "device",
+                               "offload_to",
+                               "prefetch",
+                               "threads",
+                               "ttft_seconds",
+                               "prefill_tokens_per_second",
+                               "decode_tokens_per_second",
+                               "peak_rss_gb",
+                               "bytes_streamed_per_token",
+                               "stream_gbps",
+                               "stall_fraction",
+                               "overlap_efficiency",
+                               "tokens_per_second_std",
+                               "load_time_seconds_std",
+                               "total_inference_time_std"};
 
 // Minimal XML well-formedness: balanced, properly nested tags, quoted attributes, no raw
 // '<' or '&' in text. Returns "" when well-formed, else what is wrong; `root` gets the name
@@ -106,8 +127,10 @@ std::string xml_problem(const std::string& x, std::string* root) {
     char quote = 0;
     for (; e < x.size(); ++e) {
       if (quote) {
-        if (x[e] == quote) quote = 0;
-        else if (x[e] == '<') return "< inside an attribute at " + std::to_string(e);
+        if (x[e] == quote)
+          quote = 0;
+        else if (x[e] == '<')
+          return "< inside an attribute at " + std::to_string(e);
       } else if (x[e] == '"' || x[e] == '\'') {
         quote = x[e];
       } else if (x[e] == '>') {
@@ -149,7 +172,8 @@ TEST(Bench, JsonSweepHasEveryFieldAndConsistentFigures) {
   const std::string svg_path = dir() + "/sweep.svg";
   Output o = run("bench -m " + tiny_model() +
                  " --gpu-layers 3,1 --offload-to ram,disk --prefetch 0,1 -t 1 -p 8 -n 6 -r 1 "
-                 "-o json --plot " + svg_path);
+                 "-o json --plot " +
+                 svg_path);
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.err.find("[8/8]"), std::string::npos) << "progress on stderr: " << o.err;
   nlohmann::json j = nlohmann::json::parse(o.out, nullptr, false);
@@ -160,7 +184,8 @@ TEST(Bench, JsonSweepHasEveryFieldAndConsistentFigures) {
 
   Output ins = run("inspect --json " + tiny_model());
   ASSERT_EQ(ins.code, 0) << ins.err;
-  const auto layer_bytes = nlohmann::json::parse(ins.out)["bytes_per_layer"].get<std::vector<double>>();
+  const auto layer_bytes =
+      nlohmann::json::parse(ins.out)["bytes_per_layer"].get<std::vector<double>>();
   ASSERT_EQ(layer_bytes.size(), 5u);
 
   std::set<std::tuple<int64_t, std::string, int64_t>> seen;
@@ -198,7 +223,8 @@ TEST(Bench, JsonSweepHasEveryFieldAndConsistentFigures) {
   EXPECT_NE(svg.find("stall fraction"), std::string::npos);
   EXPECT_NE(svg.find("offloaded layers"), std::string::npos);
   EXPECT_EQ(count(svg, "class=\"legend-entry\""), 4u);  // ram/disk x prefetch 0/1
-  for (const char* label : {"ram, prefetch 0", "ram, prefetch 1", "disk, prefetch 0", "disk, prefetch 1"}) {
+  for (const char* label :
+       {"ram, prefetch 0", "ram, prefetch 1", "disk, prefetch 0", "disk, prefetch 1"}) {
     EXPECT_NE(svg.find(std::string(">") + label + "<"), std::string::npos) << label;
   }
   EXPECT_EQ(count(svg, "<polyline"), 12u);  // 4 lines in each of the 3 panels
@@ -222,7 +248,8 @@ TEST(Bench, ProbeThenMarkdownAndCsvReports) {
   }
 
   // Nothing offloaded at 5 of 5 layers: that configuration runs once, not once per tier.
-  Output md = run("bench -m " + tiny_model() + " --gpu-layers 5,2 --offload-to disk,ram -t 1 -p 4 -n 3 -r 2");
+  Output md = run("bench -m " + tiny_model() +
+                  " --gpu-layers 5,2 --offload-to disk,ram -t 1 -p 4 -n 3 -r 2");
   ASSERT_EQ(md.code, 0) << md.err;
   std::string header;
   for (std::istringstream in(md.out); std::getline(in, header);) {
@@ -238,9 +265,11 @@ TEST(Bench, ProbeThenMarkdownAndCsvReports) {
   EXPECT_NE(md.out.find("% of memcpy)"), std::string::npos) << md.out;
   EXPECT_NE(md.err.find("% of disk"), std::string::npos) << md.err;
 
-  Output csv = run("bench -m " + tiny_model() + " --gpu-layers 2 --offload-to disk -t 1 -p 4 -n 3 -r 1 -o csv");
+  Output csv = run("bench -m " + tiny_model() +
+                   " --gpu-layers 2 --offload-to disk -t 1 -p 4 -n 3 -r 1 -o csv");
   ASSERT_EQ(csv.code, 0) << csv.err;
-  EXPECT_EQ(csv.out.rfind("model_name,total_layers,gpu_layers,cpu_layers,loading_mode,", 0), 0u) << csv.out;
+  EXPECT_EQ(csv.out.rfind("model_name,total_layers,gpu_layers,cpu_layers,loading_mode,", 0), 0u)
+      << csv.out;
   EXPECT_EQ(count(csv.out, "\n"), 2u);
   EXPECT_NE(csv.out.find(",disk,"), std::string::npos);
 }
@@ -248,7 +277,8 @@ TEST(Bench, ProbeThenMarkdownAndCsvReports) {
 TEST(Bench, BadSweepValuesFailClearly) {
   Output o = run("bench -m " + tiny_model() + " --gpu-layers 3,x -p 4 -n 2 -r 1");
   EXPECT_EQ(o.code, 1);
-  EXPECT_NE(o.err.find("--gpu-layers must be a number or auto, got 'x'"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("--gpu-layers must be a number or auto, got 'x'"), std::string::npos)
+      << o.err;
   o = run("bench -m " + tiny_model() + " --offload-to ram,tape -p 4 -n 2 -r 1");
   EXPECT_EQ(o.code, 1);
   EXPECT_NE(o.err.find("tape"), std::string::npos) << o.err;

@@ -66,9 +66,11 @@ nlohmann::json inspect(const std::string& path, const std::string& extra = "") {
 }
 
 TEST(MakeModel, SameSeedGivesSameBytesAnotherSeedDifferentBytes) {
-  const std::string a = dir() + "/tiny_a.gguf", b = dir() + "/tiny_b.gguf", c = dir() + "/tiny_c.gguf";
+  const std::string a = dir() + "/tiny_a.gguf", b = dir() + "/tiny_b.gguf",
+                    c = dir() + "/tiny_c.gguf";
   for (const auto& [path, seed] : {std::pair{a, 7}, std::pair{b, 7}, std::pair{c, 8}}) {
-    Output o = run("make-model --shape tiny --dtype f16 --seed " + std::to_string(seed) + " --out " + path);
+    Output o = run("make-model --shape tiny --dtype f16 --seed " + std::to_string(seed) +
+                   " --out " + path);
     ASSERT_EQ(o.code, 0) << o.err;
   }
   const std::string bytes_a = slurp(a);
@@ -120,8 +122,9 @@ TEST(MakeModel, Qwen3ShapeHasTheRealHyperParametersAndTokenizer) {
   EXPECT_EQ(j["tokenizer"]["n_vocab"], 151936);
   // Its GGUF vocabulary encodes like tokenizer.json.
   Output a = run("tokenize -m " + path + " --ids 'Hello world, the capital of France is Paris.'");
-  Output b = run("tokenize --tokenizer " + kShared +
-                 "/tokenizers/qwen3/tokenizer.json --ids 'Hello world, the capital of France is Paris.'");
+  Output b =
+      run("tokenize --tokenizer " + kShared +
+          "/tokenizers/qwen3/tokenizer.json --ids 'Hello world, the capital of France is Paris.'");
   ASSERT_EQ(a.code, 0) << a.err;
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.out, b.out);
@@ -130,7 +133,8 @@ TEST(MakeModel, Qwen3ShapeHasTheRealHyperParametersAndTokenizer) {
 
 TEST(MakeModel, SafetensorsDirectoryWithSentencePieceVocab) {
   const std::string out = dir() + "/tiny_hf";
-  Output o = run("make-model --shape tiny --dtype bf16 --format safetensors --layers 3 --out " + out);
+  Output o =
+      run("make-model --shape tiny --dtype bf16 --format safetensors --layers 3 --out " + out);
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_TRUE(std::filesystem::exists(out + "/config.json"));
   EXPECT_TRUE(std::filesystem::exists(out + "/tokenizer.gguf"));
@@ -157,7 +161,8 @@ TEST(MakeModel, ClearErrors) {
   EXPECT_NE(o.err.find("llama-3.2-1b"), std::string::npos) << o.err;
   o = run("make-model --shape llama-3.2-1b --shared-dir /nonexistent --out " + dir() + "/x.gguf");
   EXPECT_EQ(o.code, 1);
-  EXPECT_NE(o.err.find("/nonexistent/tokenizers/llama3/tokenizer.json"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("/nonexistent/tokenizers/llama3/tokenizer.json"), std::string::npos)
+      << o.err;
   EXPECT_FALSE(std::filesystem::exists(dir() + "/x.gguf"));
   o = run("make-model --shape tiny --dtype q4 --out " + dir() + "/x.gguf");
   EXPECT_EQ(o.code, 1);
