@@ -304,7 +304,8 @@ TEST_F(FileReaderTest, FallsBackWhenODirectIsRefused) {
 }
 
 TEST_F(FileReaderTest, MisalignedDirectReadIsAProgrammingError) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The default ("fast", fork-only) death test style on purpose: the "threadsafe" style re-runs
+  // the binary, whose SetUpTestSuite would leave a set of test files behind per death check.
   auto r = open(places()[0].path, "pread", /*direct=*/true);
   ASSERT_TRUE(r);
   AlignedBytes buf(2 * kBlock);
