@@ -31,7 +31,6 @@ Status parse(ByteCursor& cur, Llama2cFile* out) {
     out->meta[k] = MetaValue::of_u32(static_cast<uint32_t>(v));
   };
   out->meta["general.architecture"] = MetaValue::of_string("llama");
-  out->meta["general.name"] = MetaValue::of_string("llama2.c checkpoint");
   set_u32("llama.embedding_length", dim);
   set_u32("llama.feed_forward_length", hidden);
   set_u32("llama.block_count", n_layer);

@@ -41,30 +41,28 @@ Status finish_config(ModelSource* m) {
   return validate_tensors(m->config, m->index, m->path);
 }
 
-Result<ModelSource> open_gguf(const std::string& path) {
-  STRATA_ASSIGN_OR_RETURN(GgufFile g, parse_gguf(path));
+// GGUF and llama2.c both come as GGUF-style metadata plus a tensor index.
+Result<ModelSource> from_gguf_style(ModelFormat format, const std::string& path, Metadata meta,
+                                    TensorIndex index) {
   ModelSource m;
-  m.format = ModelFormat::kGguf;
+  m.format = format;
   m.path = path;
-  m.name = meta_string(g.meta, "general.name").value_or(std::filesystem::path(path).stem());
-  STRATA_ASSIGN_OR_RETURN(m.config, config_from_gguf_metadata(g.meta, path));
-  m.meta = std::move(g.meta);
-  m.index = std::move(g.index);
+  m.name = meta_string(meta, "general.name").value_or(std::filesystem::path(path).stem());
+  STRATA_ASSIGN_OR_RETURN(m.config, config_from_gguf_metadata(meta, path));
+  m.meta = std::move(meta);
+  m.index = std::move(index);
   STRATA_TRY(finish_config(&m));
   return m;
 }
 
+Result<ModelSource> open_gguf(const std::string& path) {
+  STRATA_ASSIGN_OR_RETURN(GgufFile g, parse_gguf(path));
+  return from_gguf_style(ModelFormat::kGguf, path, std::move(g.meta), std::move(g.index));
+}
+
 Result<ModelSource> open_llama2c(const std::string& path) {
   STRATA_ASSIGN_OR_RETURN(Llama2cFile f, parse_llama2c(path));
-  ModelSource m;
-  m.format = ModelFormat::kLlama2c;
-  m.path = path;
-  m.name = std::filesystem::path(path).stem();
-  STRATA_ASSIGN_OR_RETURN(m.config, config_from_gguf_metadata(f.meta, path));
-  m.meta = std::move(f.meta);
-  m.index = std::move(f.index);
-  STRATA_TRY(finish_config(&m));
-  return m;
+  return from_gguf_style(ModelFormat::kLlama2c, path, std::move(f.meta), std::move(f.index));
 }
 
 Result<ModelSource> open_hf(const std::string& dir) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_util.h"
 #include "format/gguf.h"
 #include "format/gguf_writer.h"
 #include "format/safetensors_writer.h"
@@ -19,39 +20,13 @@ namespace strata {
 namespace {
 
 const std::string kShared = STRATA_SHARED_DIR;
-const std::string kBin = STRATA_BINARY;
 const std::string kGguf = kShared + "/models/stories260K/stories260K.gguf";
 
-struct Output {
-  std::string out, err;
-  int code = -1;
-};
-
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "strata_cli_XXXXXX";
-  return mkdtemp(tmpl.data());
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-Output run(const std::string& args) {
-  static const std::string dir = temp_dir();
-  const std::string err_path = dir + "/stderr.txt";
-  Output o;
-  FILE* p = popen((kBin + " " + args + " 2>" + err_path).c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
-  int st = pclose(p);
-  o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  std::ifstream f(err_path);
-  o.err.assign(std::istreambuf_iterator<char>(f), {});
-  return o;
-}
+using Output = test::CliOutput;
+using test::read_all;
+using test::write_all;
+std::string temp_dir() { return test::make_temp_dir("cli"); }
+Output run(const std::string& args) { return test::run_cli(args); }
 
 nlohmann::json reference() {
   std::ifstream f(kShared + "/reference/stories260K.json");
@@ -136,18 +111,10 @@ TEST(CliRun, ScatteredLayersAreStreamedThroughAnAutomaticPack) {
   std::string args = "run -m " + kShared + "/models/stories260K/stories260K.bin --tokenizer " +
                      kShared + "/models/stories260K/tok512.bin -p 'Once upon a time' -n 36 --temp 0 "
                      "-ngl 2 --offload-to disk --prefetch 1";
-  int code = 0;
-  std::string out;
-  {
-    FILE* p = popen(("STRATA_CACHE_DIR=" + cache + " " + kBin + " " + args + " 2>" + cache + "/err").c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-    int st = pclose(p);
-    code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-  std::ifstream ef(cache + "/err");
-  std::string err((std::istreambuf_iterator<char>(ef)), {});
+  Output o = test::run_cli(args, "STRATA_CACHE_DIR=" + cache);
+  const std::string& out = o.out;
+  const std::string& err = o.err;
+  const int code = o.code;
   ASSERT_EQ(code, 0) << err;
   EXPECT_EQ(out, ref["cases"][0]["stdout"].get<std::string>());
   EXPECT_NE(err.find("writing a layer pack"), std::string::npos) << err;
@@ -183,15 +150,6 @@ void expect_clean_error(const Output& o, const std::string& must_contain, const 
   EXPECT_EQ(o.err.rfind("strata: error: ", 0), 0u) << what << ": " << o.err;
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << what << ": " << o.err;
   EXPECT_NE(o.err.find(must_contain), std::string::npos) << what << ": " << o.err;
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), {});
-}
-void write_all(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
 }
 
 class CliBadInput : public ::testing::Test {
@@ -275,6 +233,35 @@ TEST_F(CliBadInput, ShardIndexOutsideTheDirectory) {
   write_all(dir_ + "/m/model.safetensors.index.json",
             R"({"weight_map": {"model.embed_tokens.weight": "../outside.safetensors"}})");
   expect_clean_error(run("run -m " + dir_ + "/m"), "outside.safetensors", "shard outside");
+}
+
+TEST_F(CliBadInput, PlacementOptionsThatCannotWork) {
+  const std::string m = "run -m " + kGguf + " -n 1 --temp 0 ";
+  expect_clean_error(run(m + "--ram-budget 1M"), "more than --ram-budget", "budget too small");
+  expect_clean_error(run(m + "--ram-budget 5Q"), "unknown size unit", "bad size unit");
+  expect_clean_error(run(m + "--offload-to tape"), "--offload-to must be", "bad tier");
+  expect_clean_error(run(m + "--prefetch 99"), "--prefetch must be", "prefetch range");
+  expect_clean_error(run(m + "--gpu-layers lots"), "--gpu-layers must be", "bad layer count");
+  expect_clean_error(run(m + "--keep middle"), "--keep must be", "bad keep policy");
+  expect_clean_error(run(m + "--device gpu"), "--device must be", "unknown device");
+  expect_clean_error(run(m + "--device sim --sim-vram 64K -ngl 0"), "device memory", "sim too small");
+}
+
+TEST_F(CliBadInput, UnknownArchitectures) {
+  auto g = parse_gguf(kGguf);
+  ASSERT_TRUE(g.is_ok());
+  GgufWriter w;
+  for (const auto& [k, v] : g->meta) w.set(k, v);
+  w.set("general.architecture", MetaValue::of_string("falcon"));
+  ASSERT_TRUE(w.write(dir_ + "/falcon.gguf").is_ok());
+  expect_clean_error(run("run -m " + dir_ + "/falcon.gguf"), "unsupported architecture 'falcon'",
+                     "gguf arch");
+  std::filesystem::create_directory(dir_ + "/neox");
+  write_all(dir_ + "/neox/config.json", R"({"model_type": "gpt_neox"})");
+  SafetensorsWriter sw;
+  sw.add_tensor_f32("x", DType::kF32, {1}, {0.0f});
+  ASSERT_TRUE(sw.write(dir_ + "/neox/model.safetensors").is_ok());
+  expect_clean_error(run("run -m " + dir_ + "/neox"), "unsupported model_type 'gpt_neox'", "hf arch");
 }
 
 TEST_F(CliBadInput, MissingFileAndBadOptions) {

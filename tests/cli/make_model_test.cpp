@@ -8,56 +8,17 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_util.h"
+
 namespace strata {
 namespace {
 
 const std::string kShared = STRATA_SHARED_DIR;
-const std::string kBin = STRATA_BINARY;
 
-struct Output {
-  std::string out, err;
-  int code = -1;
-};
-
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "strata_make_model_XXXXXX";
-  return mkdtemp(tmpl.data());
-}
-
-const std::string& dir() {
-  static const std::string d = temp_dir();
-  return d;
-}
-
-// Removes the test's directory (models, probe cache, plots) after the last test.
-class RemoveTempDir : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir(), ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup =
-    ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
-
-Output run(const std::string& args) {
-  const std::string err_path = dir() + "/stderr.txt";
-  Output o;
-  FILE* p = popen((kBin + " " + args + " 2>" + err_path).c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
-  int st = pclose(p);
-  o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  std::ifstream f(err_path);
-  o.err.assign(std::istreambuf_iterator<char>(f), {});
-  return o;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using Output = test::CliOutput;
+const std::string& dir() { return test::scratch_dir(); }
+Output run(const std::string& args) { return test::run_cli(args); }
+std::string slurp(const std::string& path) { return test::read_all(path); }
 
 nlohmann::json inspect(const std::string& path, const std::string& extra = "") {
   Output o = run("inspect --json " + path + " " + extra);

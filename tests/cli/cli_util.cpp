@@ -1,0 +1,62 @@
+#include "cli/cli_util.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace strata::test {
+
+namespace {
+class RemoveScratchDir : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(scratch_dir(), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kCleanup =
+    ::testing::AddGlobalTestEnvironment(new RemoveScratchDir);
+}  // namespace
+
+std::string make_temp_dir(const std::string& tag) {
+  std::string tmpl = ::testing::TempDir() + "strata_" + tag + "_XXXXXX";
+  char* p = mkdtemp(tmpl.data());
+  EXPECT_NE(p, nullptr) << tmpl;
+  return tmpl;
+}
+
+const std::string& scratch_dir() {
+  static const std::string d = make_temp_dir("cli");
+  return d;
+}
+
+CliOutput run_cli(const std::string& args, const std::string& env) {
+  const std::string err_path = scratch_dir() + "/stderr.txt";
+  CliOutput o;
+  const std::string cmd = (env.empty() ? "" : env + " ") + STRATA_BINARY + " " + args + " 2>" + err_path;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return o;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
+  int st = pclose(p);
+  o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  o.err = read_all(err_path);
+  return o;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+}
+
+}  // namespace strata::test

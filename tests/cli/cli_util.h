@@ -1,0 +1,24 @@
+#pragma once
+// Shared plumbing for the CLI tests: run the strata binary, capture stdout, stderr and the
+// exit code; a scratch directory per test program, removed when the program ends.
+#include <string>
+
+namespace strata::test {
+
+struct CliOutput {
+  std::string out, err;
+  int code = -1;  // exit status, or 128 + signal
+};
+
+// This test program's scratch directory (created on first use, removed at exit).
+const std::string& scratch_dir();
+// A fresh directory under testing::TempDir(); the caller removes it.
+std::string make_temp_dir(const std::string& tag);
+
+// Runs `STRATA_BINARY args` with `env` ("NAME=value ...", may be empty) before it.
+CliOutput run_cli(const std::string& args, const std::string& env = "");
+
+std::string read_all(const std::string& path);
+void write_all(const std::string& path, const std::string& bytes);
+
+}  // namespace strata::test
