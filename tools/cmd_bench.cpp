@@ -232,7 +232,8 @@ int probe_main(const BenchArgs& a) {
   for (const auto& [t, g] : p->memcpy_gbps) {
     line(fmt::format("memcpy, {} thread{}", t, t == 1 ? "" : "s"), fmt::format("{:6.2f} GB/s", g));
   }
-  line("GPU host-to-device", p->gpu);
+  line("GPU host-to-device, pinned",
+       p->gpu_h2d_gbps > 0 ? fmt::format("{:6.2f} GB/s ({})", p->gpu_h2d_gbps, p->gpu) : p->gpu);
   line("sim device copy",
        fmt::format("{:6.2f} GB/s ({})", p->sim_copy_gbps,
                    p->sim_limit_gbps > 0 ? fmt::format("--sim-bandwidth {}", p->sim_limit_gbps)

@@ -312,7 +312,31 @@ class HostBackedDevice final : public Device {
     return copy_.enqueue(dst, src, nbytes);
   }
 
+  Status copy_to_host(void* dst, const void* src, uint64_t nbytes) override {
+    if (nbytes == 0) return Status::ok();
+    if (dst == nullptr) {
+      return Status::errorf("{} device: copy of {} to a null host pointer", name_,
+                            pretty_bytes(nbytes));
+    }
+    if (!memory_->contains(src, nbytes)) {
+      return Status::errorf(
+          "{} device: copy source {} (+{}) is not inside one allocation of this device", name_,
+          src, pretty_bytes(nbytes));
+    }
+    return copy_.enqueue(dst, src, nbytes)->synchronize();
+  }
+
   Status compute_wait(DeviceEvent& event) override { return event.synchronize(); }
+
+  Result<std::shared_ptr<DeviceEvent>> record_compute() override {
+    auto e = std::make_shared<CopyEvent>();
+    e->complete(Status::ok());  // host compute has finished by the time anyone records
+    return std::shared_ptr<DeviceEvent>(e);
+  }
+
+  // Compute on the host is finished before the store reuses a slot; an unfinished event
+  // here would be a copy event, which the FIFO copy stream already orders.
+  Status copy_wait(DeviceEvent&) override { return Status::ok(); }
 
   DeviceStats stats() const override {
     DeviceStats s;
@@ -356,5 +380,15 @@ std::unique_ptr<Device> make_sim_device(const SimDeviceOptions& opts) {
   return std::make_unique<HostBackedDevice>("sim", /*shares_host_memory=*/false, std::move(memory),
                                             copy_opts);
 }
+
+#ifndef STRATA_CUDA
+bool cuda_backend_built() { return false; }
+
+Result<std::unique_ptr<Device>> make_cuda_device(const CudaDeviceOptions&) {
+  return Status::error(
+      "this build of strata has no CUDA backend (configure with -DSTRATA_CUDA=ON on a machine "
+      "with the CUDA toolkit)");
+}
+#endif
 
 }  // namespace strata

@@ -320,6 +320,15 @@ void StreamingStore::release(int64_t layer) {
   std::lock_guard<std::mutex> lock(mu_);
   int slot = find_slot_locked(layer);
   if (slot < 0) return;
+  // On a GPU the compute reading this slot may still be queued: copies into the slot must
+  // wait for it (CPU and simulated devices return a completed event).
+  auto done = device_.record_compute();
+  if (!done) {
+    slots_[slot].state = SlotState::kFailed;
+    slots_[slot].error = done.status();
+    return;
+  }
+  slots_[slot].compute_done = std::move(done).value();
   slots_[slot].state = SlotState::kFree;
   slots_[slot].layer = -1;
   pump_locked();
@@ -348,11 +357,14 @@ void StreamingStore::io_loop() {
     // The slot is ours (state kLoading) until we publish a new state under the lock.
     Status st = Status::ok();
     Result<std::shared_ptr<DeviceEvent>> ev = std::shared_ptr<DeviceEvent>();
-    if (tier == Tier::kHost) {
+    if (s.compute_done && !device_.shares_host_memory()) {
+      st = device_.copy_wait(*s.compute_done);
+    }
+    if (st && tier == Tier::kHost) {
       ev = device_.copy_to_device_async(s.device_mem, host_tier_[layer], layout.total_bytes);
-    } else if (device_.shares_host_memory()) {
+    } else if (st && device_.shares_host_memory()) {
       st = read_layout(layout, layer, s.device_mem);
-    } else {
+    } else if (st) {
       st = read_layout(layout, layer, s.staging);
       if (st) ev = device_.copy_to_device_async(s.device_mem, s.staging, layout.total_bytes);
     }

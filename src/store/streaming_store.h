@@ -68,6 +68,7 @@ class StreamingStore final : public WeightStore {
     SlotState state = SlotState::kFree;
     Status error;
     std::shared_ptr<DeviceEvent> event;
+    std::shared_ptr<DeviceEvent> compute_done;  // the last compute that read this slot
     LayerWeights views;
     LayerLoad load;
   };

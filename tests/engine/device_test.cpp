@@ -1,5 +1,7 @@
-// The CPU and simulated devices: memory accounting, the sim arena's allocator, copy
-// correctness and FIFO order, the bandwidth/latency throttle, and teardown with copies queued.
+// The CPU, simulated and (in a -DSTRATA_CUDA=ON build, on a machine with a GPU) CUDA devices:
+// memory accounting, the sim arena's allocator, copy correctness and FIFO order, the
+// bandwidth/latency throttle, and teardown with copies queued. The contract tests touch device
+// memory only through the interface (copies both ways), so they hold for a real GPU too.
 // Timing checks assert lower bounds only: upper bounds flake on a loaded machine.
 #include "backend/device.h"
 
@@ -48,15 +50,35 @@ std::shared_ptr<DeviceEvent> must_copy(Device& dev, void* dst, const void* src, 
   return r.is_ok() ? r.value() : nullptr;
 }
 
+// Device memory read back through the interface.
+std::vector<uint8_t> read_back(Device& dev, const void* src, uint64_t n) {
+  std::vector<uint8_t> out(n, 0xEE);
+  Status st = dev.copy_to_host(out.data(), src, n);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  return out;
+}
+
+// Sets device memory to `byte` through the interface.
+void fill_device(Device& dev, void* dst, uint64_t n, uint8_t byte) {
+  std::vector<uint8_t> host(n, byte);
+  auto e = must_copy(dev, dst, host.data(), n);
+  ASSERT_NE(e, nullptr);
+  ASSERT_TRUE(e->synchronize().is_ok());
+}
+
 // ---- Contract tests run on every kind of device. ----
 
-enum class Kind { kCpu, kSimArena, kSimUnlimited, kSimThrottled };
+enum class Kind { kCpu, kSimArena, kSimUnlimited, kSimThrottled, kCuda };
 
 std::unique_ptr<Device> make(Kind kind) {
   SimDeviceOptions o;
   switch (kind) {
     case Kind::kCpu:
       return make_cpu_device();
+    case Kind::kCuda: {
+      auto d = make_cuda_device({});
+      return d.is_ok() ? std::move(d).value() : nullptr;
+    }
     case Kind::kSimArena:
       o.capacity_bytes = 64 * MiB;
       break;
@@ -73,13 +95,34 @@ std::unique_ptr<Device> make(Kind kind) {
 
 class DeviceContract : public ::testing::TestWithParam<Kind> {
  protected:
+  void SetUp() override {
+    if (GetParam() == Kind::kCuda && dev_ == nullptr) {
+      GTEST_SKIP() << "no usable GPU: " << make_cuda_device({}).status().message();
+    }
+    ASSERT_NE(dev_, nullptr);
+  }
+  // CUDA hands out 256-byte aligned memory; the CPU and sim devices page-aligned memory.
+  bool device_aligned(const void* p) const {
+    const uintptr_t a = GetParam() == Kind::kCuda ? 256 : kAlign;
+    return reinterpret_cast<uintptr_t>(p) % a == 0;
+  }
   std::unique_ptr<Device> dev_ = make(GetParam());
 };
 
 TEST_P(DeviceContract, NameAndHostSharing) {
-  const bool cpu = GetParam() == Kind::kCpu;
-  EXPECT_EQ(dev_->name(), cpu ? "cpu" : "sim");
-  EXPECT_EQ(dev_->shares_host_memory(), cpu);
+  switch (GetParam()) {
+    case Kind::kCpu:
+      EXPECT_EQ(dev_->name(), "cpu");
+      EXPECT_TRUE(dev_->shares_host_memory());
+      break;
+    case Kind::kCuda:
+      EXPECT_EQ(dev_->name().rfind("cuda:0 (", 0), 0u) << dev_->name();
+      EXPECT_FALSE(dev_->shares_host_memory());
+      break;
+    default:
+      EXPECT_EQ(dev_->name(), "sim");
+      EXPECT_FALSE(dev_->shares_host_memory());
+  }
 }
 
 TEST_P(DeviceContract, AllocFreeAndPeakAccounting) {
@@ -87,9 +130,10 @@ TEST_P(DeviceContract, AllocFreeAndPeakAccounting) {
   void* b = must_alloc(*dev_, 3 * MiB);
   void* c = must_alloc(*dev_, 8192);
   ASSERT_TRUE(a && b && c);
-  EXPECT_TRUE(aligned(a) && aligned(b) && aligned(c));
-  std::memset(a, 1, 1000);  // the memory is real
-  std::memset(b, 2, 3 * MiB);
+  EXPECT_TRUE(device_aligned(a) && device_aligned(b) && device_aligned(c));
+  fill_device(*dev_, a, 1000, 1);  // the memory is real
+  fill_device(*dev_, b, 3 * MiB, 2);
+  EXPECT_EQ(read_back(*dev_, static_cast<char*>(b) + 3 * MiB - 1, 1)[0], 2);
   DeviceStats s = dev_->stats();
   EXPECT_EQ(s.used_bytes, 4096 + 3 * MiB + 8192);
   EXPECT_EQ(s.peak_bytes, s.used_bytes);
@@ -141,16 +185,19 @@ TEST_P(DeviceContract, CopiedBytesArriveIntact) {
   std::vector<uint8_t> host = random_bytes(n, 1);
   auto* dst = static_cast<uint8_t*>(must_alloc(*dev_, n + 64));
   ASSERT_NE(dst, nullptr);
-  std::memset(dst, 0, n + 64);
+  fill_device(*dev_, dst, n + 64, 0);
+  const uint64_t before = dev_->stats().bytes_copied;
   auto e1 = must_copy(*dev_, dst + 7, host.data() + 5, n - 5);
   ASSERT_NE(e1, nullptr);
   ASSERT_TRUE(dev_->compute_wait(*e1).is_ok());
+  ASSERT_TRUE(e1->synchronize().is_ok());
   EXPECT_TRUE(e1->query());
-  EXPECT_EQ(std::memcmp(dst + 7, host.data() + 5, n - 5), 0);
-  EXPECT_EQ(dst[6], 0);
-  EXPECT_EQ(dst[7 + n - 5], 0);  // nothing past the end
-  EXPECT_EQ(dev_->stats().bytes_copied, n - 5);
+  EXPECT_EQ(dev_->stats().bytes_copied - before, n - 5);
   EXPECT_GT(dev_->stats().copy_busy_s, 0.0);
+  const std::vector<uint8_t> back = read_back(*dev_, dst, n + 64);
+  EXPECT_EQ(std::memcmp(back.data() + 7, host.data() + 5, n - 5), 0);
+  EXPECT_EQ(back[6], 0);
+  EXPECT_EQ(back[7 + n - 5], 0);  // nothing past the end
   EXPECT_TRUE(e1->synchronize().is_ok());  // waiting again on a done event is fine
   dev_->free(dst);
 }
@@ -168,8 +215,8 @@ TEST_P(DeviceContract, LastEventImpliesEarlierCopiesDone) {
   }
   ASSERT_TRUE(events.back()->synchronize().is_ok());
   for (int i = 0; i < kCopies; ++i) EXPECT_TRUE(events[i]->query()) << "copy " << i;
-  EXPECT_EQ(std::memcmp(dst, host.data(), host.size()), 0);
   EXPECT_EQ(dev_->stats().bytes_copied, host.size());
+  EXPECT_EQ(read_back(*dev_, dst, host.size()), host);
   dev_->free(dst);
 }
 
@@ -234,8 +281,8 @@ TEST_P(DeviceContract, ConcurrentProducers) {
   }
   for (auto& t : threads) t.join();
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
-  EXPECT_EQ(std::memcmp(dst, host.data(), total), 0);
   EXPECT_EQ(dev_->stats().bytes_copied, total);
+  EXPECT_EQ(read_back(*dev_, dst, total), host);
   dev_->free(dst);
 }
 
@@ -254,7 +301,7 @@ TEST_P(DeviceContract, ConcurrentAllocFree) {
           ++failures[t];
           continue;
         }
-        static_cast<uint8_t*>(d.value())[n - 1] = 1;
+        static_cast<uint8_t*>(p.value())[n - 1] = 1;  // pinned memory is host memory
         dev_->free(d.value());
         dev_->free_pinned(p.value());
       }
@@ -318,6 +365,8 @@ std::string kind_name(const ::testing::TestParamInfo<Kind>& info) {
       return "sim_unlimited";
     case Kind::kSimThrottled:
       return "sim_throttled";
+    case Kind::kCuda:
+      return "cuda";
   }
   return "unknown";
 }
@@ -326,6 +375,78 @@ INSTANTIATE_TEST_SUITE_P(DeviceKinds, DeviceContract,
                          ::testing::Values(Kind::kCpu, Kind::kSimArena, Kind::kSimUnlimited,
                                            Kind::kSimThrottled),
                          kind_name);
+#ifdef STRATA_CUDA
+INSTANTIATE_TEST_SUITE_P(Gpu, DeviceContract, ::testing::Values(Kind::kCuda), kind_name);
+#endif
+
+TEST_P(DeviceContract, CopyToHostChecksItsSource) {
+  std::vector<uint8_t> host(2 * kAlign, 1);
+  void* dst = must_alloc(*dev_, kAlign);
+  ASSERT_NE(dst, nullptr);
+  Status past_end = dev_->copy_to_host(host.data(), dst, kAlign + 1);
+  ASSERT_FALSE(past_end.is_ok());
+  EXPECT_NE(past_end.message().find("not inside one allocation"), std::string::npos)
+      << past_end.message();
+  EXPECT_FALSE(dev_->copy_to_host(nullptr, dst, 16).is_ok());
+  EXPECT_FALSE(dev_->copy_to_host(host.data(), host.data() + kAlign, 16).is_ok());
+  EXPECT_TRUE(dev_->copy_to_host(nullptr, nullptr, 0).is_ok());
+  dev_->free(dst);
+}
+
+TEST_P(DeviceContract, CopiesQueuedAfterACopyWaitOnComputeStillArrive) {
+  auto done = dev_->record_compute();
+  ASSERT_TRUE(done.is_ok()) << done.status().message();
+  ASSERT_TRUE(dev_->copy_wait(*done.value()).is_ok());
+  std::vector<uint8_t> host = random_bytes(1 * MiB, 9);
+  void* dst = must_alloc(*dev_, host.size());
+  ASSERT_NE(dst, nullptr);
+  auto e = must_copy(*dev_, dst, host.data(), host.size());
+  ASSERT_NE(e, nullptr);
+  ASSERT_TRUE(e->synchronize().is_ok());
+  EXPECT_TRUE(done.value()->synchronize().is_ok());
+  EXPECT_TRUE(done.value()->query());
+  EXPECT_EQ(read_back(*dev_, dst, host.size()), host);
+  dev_->free(dst);
+}
+
+TEST(DeviceCuda, WithoutTheBackendOrAGpuMakingOneIsAClearError) {
+  auto d = make_cuda_device({});
+  if (d.is_ok()) {
+    EXPECT_TRUE(cuda_backend_built());
+    return;  // the GPU tests above cover it
+  }
+  const std::string m = d.status().message();
+  EXPECT_TRUE(cuda_backend_built() ? m.find("cuda") != std::string::npos
+                                   : m.find("no CUDA backend") != std::string::npos)
+      << m;
+}
+
+#ifdef STRATA_CUDA
+TEST(DeviceCuda, RefusesAboveCapacityAndRejectsForeignEvents) {
+  auto d = make_cuda_device({.ordinal = 0, .capacity_bytes = 64 * MiB});
+  if (!d.is_ok()) GTEST_SKIP() << "no usable GPU: " << d.status().message();
+  Device& dev = **d;
+  void* a = must_alloc(dev, 48 * MiB);
+  ASSERT_NE(a, nullptr);
+  auto too_much = dev.alloc(32 * MiB);
+  ASSERT_FALSE(too_much.is_ok());
+  EXPECT_NE(too_much.status().message().find("cannot allocate 32 MiB"), std::string::npos)
+      << too_much.status().message();
+  EXPECT_FALSE(make_cuda_device({.ordinal = 1000}).is_ok());
+  // An event of another device cannot order this device's compute stream.
+  auto cpu = make_cpu_device();
+  auto cpu_mem = cpu->alloc(16);
+  ASSERT_TRUE(cpu_mem.is_ok());
+  uint8_t byte = 1;
+  auto foreign = cpu->copy_to_device_async(cpu_mem.value(), &byte, 1);
+  ASSERT_TRUE(foreign.is_ok());
+  EXPECT_FALSE(dev.compute_wait(*foreign.value()).is_ok());
+  EXPECT_FALSE(dev.copy_wait(*foreign.value()).is_ok());
+  (void)foreign.value()->synchronize();
+  cpu->free(cpu_mem.value());
+  dev.free(a);
+}
+#endif
 
 // ---- The sim device's arena. ----
 
