@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
+#include <set>
 #include <tuple>
 
 namespace strata::cli {
@@ -89,14 +91,18 @@ std::string dash_for_prefetch(int64_t prefetch) {
 
 std::vector<Series> build_series(const std::vector<BenchResult>& rows) {
   std::map<int64_t, std::vector<const BenchResult*>> full_by_threads;
-  std::map<std::tuple<std::string, int64_t, int64_t>, std::vector<const BenchResult*>> partial;
+  std::map<std::tuple<std::string, int64_t, int64_t, std::string>, std::vector<const BenchResult*>>
+      partial;
   bool many_threads = false;
+  std::set<std::string> keeps;
   for (const BenchResult& r : rows) {
     many_threads |= r.threads != rows.front().threads;
-    if (r.cpu_layers == 0)
+    if (r.cpu_layers == 0) {
       full_by_threads[r.threads].push_back(&r);
-    else
-      partial[{r.offload_to, r.prefetch, r.threads}].push_back(&r);
+    } else {
+      partial[{r.offload_to, r.prefetch, r.threads, r.keep}].push_back(&r);
+      keeps.insert(r.keep);
+    }
   }
   auto point = [](const BenchResult* r) {
     return Point{static_cast<double>(r->cpu_layers),     r->tokens_per_second,
@@ -109,11 +115,13 @@ std::vector<Series> build_series(const std::vector<BenchResult>& rows) {
   for (auto& [threads, index] : shade) index = next_shade++;
   std::vector<Series> out;
   for (const auto& [key, rs] : partial) {
-    const auto& [tier, prefetch, threads] = key;
+    const auto& [tier, prefetch, threads, keep] = key;
     Series s;
     s.label = fmt::format("{}, prefetch {}", tier, prefetch);
+    if (keeps.size() > 1) s.label += ", " + keep;
     if (many_threads) s.label += fmt::format(", {} thr", threads);
-    const size_t k = shade[threads] % std::size(kRamColors);
+    const size_t keep_index = static_cast<size_t>(std::distance(keeps.begin(), keeps.find(keep)));
+    const size_t k = (shade[threads] + keep_index * shade.size()) % std::size(kRamColors);
     s.color = tier == "disk" ? kDiskColors[k] : kRamColors[k];
     s.dash = dash_for_prefetch(prefetch);
     for (const BenchResult* r : full_by_threads[threads]) s.points.push_back(point(r));

@@ -96,6 +96,7 @@ ojson to_json(const BenchResult& r) {
   j["device"] = r.device;
   j["offload_to"] = r.offload_to;
   j["prefetch"] = r.prefetch;
+  j["keep"] = r.keep;
   j["threads"] = r.threads;
   j["prompt_tokens"] = r.prompt_tokens;
   j["ttft_seconds"] = r.ttft_seconds;
@@ -131,6 +132,7 @@ Result<BenchResult> bench_result_from_json(const nlohmann::json& j) {
     r.device = j.at("device").get<std::string>();
     r.offload_to = j.at("offload_to").get<std::string>();
     r.prefetch = j.at("prefetch").get<int64_t>();
+    r.keep = j.value("keep", "first");  // reports from before --keep was swept kept the first layers
     r.threads = j.at("threads").get<int64_t>();
     r.prompt_tokens = j.at("prompt_tokens").get<int64_t>();
     r.repetitions = j.value("repetitions", int64_t{1});
@@ -205,6 +207,7 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
                         "device",
                         "offload_to",
                         "prefetch",
+                        "keep",
                         "threads",
                         "load_time_seconds",
                         "tokens_generated",
@@ -225,7 +228,8 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
     header += fmt::format(" {} |", c);
     rule +=
         std::string(std::string_view(c) == "model_name" || std::string_view(c) == "loading_mode" ||
-                            std::string_view(c) == "device" || std::string_view(c) == "offload_to"
+                            std::string_view(c) == "device" || std::string_view(c) == "offload_to" ||
+                            std::string_view(c) == "keep"
                         ? "---|"
                         : "--:|");
   }
@@ -245,9 +249,9 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
     }
     s += fmt::format(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "
-        "| {} | {} | {} | {} | {} |\n",
+        "| {} | {} | {} | {} | {} | {} |\n",
         r.model_name, r.total_layers, r.gpu_layers, r.cpu_layers, r.loading_mode, r.device,
-        r.offload_to, r.prefetch, r.threads, mean_std(r, "load_time_seconds", r.load_time_seconds),
+        r.offload_to, r.prefetch, r.keep, r.threads, mean_std(r, "load_time_seconds", r.load_time_seconds),
         r.tokens_generated, mean_std(r, "total_inference_time", r.total_inference_time),
         mean_std(r, "tokens_per_second", r.tokens_per_second),
         mean_std(r, "ttft_seconds", r.ttft_seconds),

@@ -31,6 +31,7 @@ struct BenchResult {
   std::string device;      // "cpu", "sim"
   std::string offload_to;  // "ram", "disk", or "none" when nothing streams
   int64_t prefetch = 0;    // 0 when nothing streams
+  std::string keep;        // "spread", "first", "first-last"; "none" when nothing streams
   int64_t threads = 0;
   int64_t prompt_tokens = 0;
   double ttft_seconds = 0;

@@ -61,6 +61,7 @@ Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt, 
   r.device = e.device().name();
   r.offload_to = r.cpu_layers > 0 ? tier_name(plan.offload_tier) : "none";
   r.prefetch = r.cpu_layers > 0 ? plan.prefetch : 0;
+  r.keep = r.cpu_layers > 0 ? resident_policy_name(opts.placement.keep) : "none";
   r.threads = e.n_threads();
   r.prompt_tokens = st.n_prompt_tokens;
   r.ttft_seconds = st.ttft_s;

@@ -1,5 +1,5 @@
 // strata bench: sweeps placement configurations (comma lists of --gpu-layers, --offload-to,
-// --prefetch, -t) and reports, per configuration, the article's BenchmarkResult fields plus
+// --prefetch, --keep, -t) and reports, per configuration, the article's BenchmarkResult fields plus
 // streaming figures, as mean ± standard deviation over repetitions. Every repetition runs in
 // a fresh child process (this binary with --bench-child) so load time and peak RSS belong to
 // that configuration alone. `strata bench --probe` measures the machine's ceilings once.
@@ -56,11 +56,11 @@ struct BenchArgs {
 
 // One point of the sweep, as option text for the child.
 struct Config {
-  std::string gpu_layers, offload_to, prefetch;
+  std::string gpu_layers, offload_to, prefetch, keep;
   int threads = 0;
   std::string describe() const {
-    return fmt::format("gpu_layers {}, offload_to {}, prefetch {}, {} thread{}", gpu_layers,
-                       offload_to, prefetch, threads, threads == 1 ? "" : "s");
+    return fmt::format("gpu_layers {}, offload_to {}, prefetch {}, keep {}, {} thread{}",
+                       gpu_layers, offload_to, prefetch, keep, threads, threads == 1 ? "" : "s");
   }
 };
 
@@ -161,7 +161,7 @@ std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
                                 "-p",           std::to_string(a.n_prompt),
                                 "-n",           std::to_string(a.n_gen),
                                 "-b",           std::to_string(e.n_batch),
-                                "--keep",       a.placement.keep,
+                                "--keep",       c.keep,
                                 "--device",     p.device,
                                 "--io-engine",  p.io.engine};
   auto add = [&v](const char* flag, const std::string& value) {
@@ -256,21 +256,24 @@ Result<std::vector<Config>> expand_sweep(const BenchArgs& a, int64_t n_layer) {
     for (const std::string& g : split_list(a.placement.gpu_layers)) {
       for (const std::string& o : split_list(a.placement.offload_to)) {
         for (const std::string& p : split_list(a.placement.prefetch)) {
-          PlacementText one = a.placement;
-          one.gpu_layers = g;
-          one.offload_to = o;
-          one.prefetch = p;
-          PlacementOptions check;
-          STRATA_TRY(parse_placement(one, &check));
-          if (o != "auto" && o != "ram" && o != "disk") {
-            return Status::errorf("--offload-to must be ram, disk or auto, got '{}'", o);
+          for (const std::string& k : split_list(a.placement.keep)) {
+            PlacementText one = a.placement;
+            one.gpu_layers = g;
+            one.offload_to = o;
+            one.prefetch = p;
+            one.keep = k;
+            PlacementOptions check;
+            STRATA_TRY(parse_placement(one, &check));
+            if (o != "auto" && o != "ram" && o != "disk") {
+              return Status::errorf("--offload-to must be ram, disk or auto, got '{}'", o);
+            }
+            if (check.gpu_layers >= n_layer) {
+              if (!full_seen.insert(t).second) continue;
+              out.push_back({std::to_string(n_layer), "auto", "0", k, t});
+              continue;
+            }
+            out.push_back({g, o, p, k, t});
           }
-          if (check.gpu_layers >= n_layer) {
-            if (!full_seen.insert(t).second) continue;
-            out.push_back({std::to_string(n_layer), "auto", "0", t});
-            continue;
-          }
-          out.push_back({g, o, p, t});
         }
       }
     }
@@ -405,11 +408,12 @@ int bench_main(const BenchArgs& a) {
       }
       std::fprintf(
           stderr,
-          "strata: bench [%zu/%zu] rep %ld/%ld: %ld resident, %ld %s, prefetch %ld, %ld "
+          "strata: bench [%zu/%zu] rep %ld/%ld: %ld resident, %ld %s, prefetch %ld%s, %ld "
           "thread%s: %.2f tok/s (load %.2f s, ttft %.2f s, decode %.2f tok/s)%s, peak "
           "RSS %.2f GB\n",
           ++done, n_runs, long(rep + 1), long(a.reps), long(r->gpu_layers), long(r->cpu_layers),
           r->offload_to == "none" ? "streamed" : r->offload_to.c_str(), long(r->prefetch),
+          r->cpu_layers > 0 ? (", keep " + r->keep).c_str() : "",
           long(r->threads), r->threads == 1 ? "" : "s", r->tokens_per_second, r->load_time_seconds,
           r->ttft_seconds, r->decode_tokens_per_second, stream.c_str(), r->peak_rss_gb);
       runs[i].push_back(std::move(r).value());
@@ -439,7 +443,7 @@ Command bench_command() {
   c.run = [args] { return bench_main(*args); };
   c.setup_fn = [args](CLI::App& app) {
     CLI::App* sub = app.add_subcommand(
-        "bench", "Benchmark placements: comma lists of --gpu-layers, --offload-to, --prefetch, -t");
+        "bench", "Benchmark placements: comma lists of --gpu-layers, --offload-to, --prefetch, --keep, -t");
     add_engine_options(*sub, &args->engine);
     // Bench takes a comma list of thread counts instead of one number.
     sub->remove_option(sub->get_option("--threads"));

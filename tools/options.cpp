@@ -74,7 +74,8 @@ void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t)
   app.add_option("--ram-budget", t->ram_budget, "Most host RAM for weights, slots, KV cache (e.g. 2G)");
   app.add_option("--vram-budget", t->vram_budget, "Most device memory for weights and slots");
   app.add_option("--keep", t->keep,
-                 "Which layers stay resident: first, or first-last (the first and last few)")
+                 "Which layers stay resident: spread (default: streamed layers evenly between "
+                 "resident ones, so loads overlap compute), first, or first-last")
       ->capture_default_str();
   app.add_option("--device", o->device, "Compute device: cpu, or sim (a simulated accelerator)")
       ->capture_default_str();
@@ -114,7 +115,8 @@ Status parse_placement(const PlacementText& t, PlacementOptions* o) {
   if (!t.sim_vram.empty()) { STRATA_ASSIGN_OR_RETURN(o->sim.capacity_bytes, parse_bytes(t.sim_vram)); }
   if (t.keep == "first") o->keep = ResidentPolicy::kFirst;
   else if (t.keep == "first-last") o->keep = ResidentPolicy::kFirstLast;
-  else return Status::errorf("--keep must be first or first-last, got '{}'", t.keep);
+  else if (t.keep == "spread") o->keep = ResidentPolicy::kSpread;
+  else return Status::errorf("--keep must be first, first-last or spread, got '{}'", t.keep);
   return Status::ok();
 }
 

@@ -26,7 +26,7 @@ struct PlacementText {
   std::string offload_to = "auto";
   std::string prefetch = "1";
   std::string ram_budget, vram_budget, sim_vram;
-  std::string keep = "first";
+  std::string keep = "spread";
 };
 void add_placement_options(CLI::App& app, PlacementOptions* opts, PlacementText* text);
 // Parses one value of each text option into `opts`.

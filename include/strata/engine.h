@@ -40,7 +40,8 @@ struct TokenTrace {
   bool prefill = false;
   int64_t n_tokens = 0;
   double wall_s = 0;           // the whole forward pass
-  double compute_s = 0;        // sum of the layers' compute time
+  double compute_s = 0;        // wall_s - stall_s: layers, embedding and output head
+  std::vector<double> layer_compute_s;  // each layer's compute time, [n_layer]
   double stall_s = 0;          // time compute waited for streamed layers
   double transfer_s = 0;       // sum of the streamed loads' I/O + copy time
   uint64_t bytes_streamed = 0; // the streamed layers' tensor bytes
@@ -108,7 +109,7 @@ class Engine {
 struct StreamSummary {
   int64_t n_decode_steps = 0;
   double wall_s = 0;                 // sum of the decode forward passes
-  double compute_s = 0;              // sum of layer compute time
+  double compute_s = 0;              // sum of the steps' compute (wall - stall)
   double stall_s = 0;                // compute waiting for streamed layers
   double transfer_s = 0;             // time the load pipeline was busy (union of loads)
   uint64_t bytes_streamed = 0;

@@ -43,13 +43,15 @@ Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, float* logi
   tr.prefill = prefill;
   tr.n_tokens = static_cast<int64_t>(tokens.size());
   tr.wall_s = now_seconds() - t0;
-  for (double c : ft.layer_compute_s) tr.compute_s += c;
   tr.loads = store_->take_loads();
   for (const LayerLoad& l : tr.loads) {
     tr.stall_s += l.stall_s;
     tr.transfer_s += l.ready_s - l.start_s;
     tr.bytes_streamed += l.bytes;
   }
+  // Everything the pass did besides waiting: the layers, the embedding, the output head.
+  tr.compute_s = std::max(0.0, tr.wall_s - tr.stall_s);
+  tr.layer_compute_s = std::move(ft.layer_compute_s);
   if (opts.on_trace) opts.on_trace(tr);
   st->traces.push_back(std::move(tr));
   return s;

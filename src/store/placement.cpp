@@ -61,12 +61,26 @@ std::string PlacementPlan::describe() const {
   return s;
 }
 
+const char* resident_policy_name(ResidentPolicy p) {
+  switch (p) {
+    case ResidentPolicy::kFirst: return "first";
+    case ResidentPolicy::kFirstLast: return "first-last";
+    case ResidentPolicy::kSpread: return "spread";
+  }
+  return "?";
+}
+
 namespace {
 
 std::vector<Tier> assign(int64_t n_layer, int64_t n_resident, ResidentPolicy keep, Tier off) {
   std::vector<Tier> t(n_layer, off);
   if (keep == ResidentPolicy::kFirst) {
     for (int64_t l = 0; l < n_resident; ++l) t[l] = Tier::kDevice;
+  } else if (keep == ResidentPolicy::kSpread) {
+    // Streamed layer j of s sits at the end of the j-th of s equal stretches of the stack.
+    const int64_t s = n_layer - n_resident;
+    for (int64_t l = 0; l < n_layer; ++l) t[l] = Tier::kDevice;
+    for (int64_t j = 0; j < s; ++j) t[(j + 1) * n_layer / s - 1] = off;
   } else {
     const int64_t head = (n_resident + 1) / 2, tail = n_resident / 2;
     for (int64_t l = 0; l < head; ++l) t[l] = Tier::kDevice;

@@ -15,7 +15,11 @@ namespace strata {
 enum class Tier { kDevice, kHost, kDisk };
 const char* tier_name(Tier t);  // "device", "ram", "disk"
 
-enum class ResidentPolicy { kFirst, kFirstLast };
+// Which layers stay resident when not all fit: the first ones (streamed layers come last),
+// the first and last few (oLLM's advice), or spread: streamed layers evenly between resident
+// ones, so each streamed layer loads while the resident layers before it compute.
+enum class ResidentPolicy { kFirst, kFirstLast, kSpread };
+const char* resident_policy_name(ResidentPolicy p);  // "first", "first-last", "spread"
 
 struct PlacementOptions {
   int64_t gpu_layers = -1;            // layers resident on the compute device; -1 = auto
@@ -24,7 +28,7 @@ struct PlacementOptions {
   int prefetch = 1;                   // 0 = load synchronously before use, 1 = double buffering
   uint64_t ram_budget_bytes = 0;      // 0 = no limit
   uint64_t vram_budget_bytes = 0;     // 0 = the device's capacity
-  ResidentPolicy keep = ResidentPolicy::kFirst;
+  ResidentPolicy keep = ResidentPolicy::kSpread;
   std::string device = "cpu";         // "cpu" or "sim"
   SimDeviceOptions sim;
   ReaderOptions io;

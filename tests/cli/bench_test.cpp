@@ -53,6 +53,7 @@ const char* const kFields[] = {"model_name",
                                "device",
                                "offload_to",
                                "prefetch",
+                               "keep",
                                "threads",
                                "ttft_seconds",
                                "prefill_tokens_per_second",
@@ -195,6 +196,28 @@ TEST(Bench, JsonSweepHasEveryFieldAndConsistentFigures) {
     EXPECT_NE(svg.find(std::string(">") + label + "<"), std::string::npos) << label;
   }
   EXPECT_EQ(count(svg, "<polyline"), 12u);  // 4 lines in each of the 3 panels
+}
+
+TEST(Bench, SweepsTheResidentPolicy) {
+  const std::string svg_path = dir() + "/keep.svg";
+  Output o = run("bench -m " + tiny_model() +
+                 " --gpu-layers 5,3 --offload-to disk --prefetch 1 --keep first,spread,first-last -t 1"
+                 " -p 4 -n 3 -r 1 -o json --plot " + svg_path);
+  ASSERT_EQ(o.code, 0) << o.err;
+  const auto results = nlohmann::json::parse(o.out)["results"];
+  ASSERT_EQ(results.size(), 4u);  // all resident once, then one per policy
+  std::set<std::string> keeps;
+  for (const auto& r : results) keeps.insert(r["keep"].get<std::string>());
+  EXPECT_EQ(keeps, (std::set<std::string>{"none", "first", "spread", "first-last"}));
+  std::ifstream f(svg_path);
+  const std::string svg((std::istreambuf_iterator<char>(f)), {});
+  for (const char* label : {"disk, prefetch 1, first", "disk, prefetch 1, spread",
+                            "disk, prefetch 1, first-last"}) {
+    EXPECT_NE(svg.find(std::string(">") + label + "<"), std::string::npos) << label;
+  }
+  o = run("bench -m " + tiny_model() + " --gpu-layers 3 --keep first,middle -n 1 -p 2");
+  EXPECT_NE(o.code, 0);
+  EXPECT_NE(o.err.find("--keep must be"), std::string::npos) << o.err;
 }
 
 TEST(Bench, ProbeThenMarkdownAndCsvReports) {

@@ -7,6 +7,7 @@
 
 #include "engine/test_util.h"
 #include "model/model_writer.h"
+#include "store/placement.h"
 #include "strata/engine.h"
 
 namespace strata {
@@ -18,8 +19,10 @@ struct Config {
   int prefetch;
   std::string device = "cpu";
   bool direct_io = true;
+  ResidentPolicy keep = ResidentPolicy::kFirst;
   std::string name() const {
-    return fmt::format("ngl={} offload={} prefetch={} device={}", gpu_layers, offload, prefetch, device);
+    return fmt::format("ngl={} offload={} prefetch={} device={} keep={}", gpu_layers, offload,
+                       prefetch, device, static_cast<int>(keep));
   }
 };
 
@@ -38,6 +41,7 @@ std::vector<float> logits_for(const std::string& model, const Config& c, const s
   eo.placement.device = c.device;
   eo.placement.auto_pack = false;
   eo.placement.io.direct = c.direct_io;
+  eo.placement.keep = c.keep;
   if (c.device == "sim") eo.placement.sim.bandwidth_gbps = 2.0;
   auto e = Engine::open(eo);
   EXPECT_TRUE(e.is_ok()) << c.name() << ": " << e.status().message();
@@ -83,7 +87,35 @@ TEST(Placement, Stories260KBitIdenticalEverywhere) {
   configs.push_back({0, "disk", 1, "sim"});
   configs.push_back({2, "ram", 2, "sim"});
   configs.push_back({3, "disk", 0, "sim"});
+  for (ResidentPolicy keep : {ResidentPolicy::kFirstLast, ResidentPolicy::kSpread}) {
+    for (int64_t n : {1, 2, 3}) configs.push_back({n, "disk", 1, "cpu", true, keep});
+    configs.push_back({2, "ram", 2, "sim", true, keep});
+  }
   expect_bit_identical(test::kStoriesGguf, 5, "Once upon a time", 12, configs);
+}
+
+TEST(Placement, ResidentPoliciesChooseTheLayers) {
+  PlanInputs in;
+  in.layer_bytes.assign(16, 100);
+  in.slot_bytes = 100;
+  auto tiers = [&](ResidentPolicy keep, int64_t resident) {
+    PlacementOptions o;
+    o.gpu_layers = resident;
+    o.offload_to = "disk";
+    o.keep = keep;
+    auto p = make_placement_plan(o, in);
+    EXPECT_TRUE(p.is_ok()) << p.status().message();
+    std::string map;
+    for (Tier t : p->layer_tier) map += t == Tier::kDevice ? 'D' : 'S';
+    return map;
+  };
+  EXPECT_EQ(tiers(ResidentPolicy::kFirst, 12), "DDDDDDDDDDDDSSSS");
+  EXPECT_EQ(tiers(ResidentPolicy::kFirstLast, 12), "DDDDDDSSSSDDDDDD");
+  EXPECT_EQ(tiers(ResidentPolicy::kSpread, 12), "DDDSDDDSDDDSDDDS");
+  EXPECT_EQ(tiers(ResidentPolicy::kSpread, 8), "DSDSDSDSDSDSDSDS");
+  EXPECT_EQ(tiers(ResidentPolicy::kSpread, 4), "SSDSSSDSSSDSSSDS");
+  EXPECT_EQ(tiers(ResidentPolicy::kSpread, 0), "SSSSSSSSSSSSSSSS");
+  EXPECT_EQ(tiers(ResidentPolicy::kSpread, 16), "DDDDDDDDDDDDDDDD");
 }
 
 TEST(Placement, StreamedBytesAreTheStreamedLayersSizes) {
