@@ -259,9 +259,13 @@ std::string render_plot_svg(const std::vector<BenchResult>& rows, const std::str
   // Legend, right of the panels.
   const double lx = kLeft + kPlotW + 24;
   double ly = kTop + 8;
-  svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="axis">offload tier, prefetch</text>)"
+  std::set<std::string> keeps;
+  for (const BenchResult& r : rows) {
+    if (r.cpu_layers > 0) keeps.insert(r.keep);
+  }
+  svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" class="axis">offload tier, prefetch{}</text>)"
                      "\n",
-                     lx, ly);
+                     lx, ly, keeps.size() > 1 ? ", keep" : "");
   ly += 24;
   for (const Series& s : series) {
     svg += fmt::format(

@@ -36,7 +36,8 @@ struct ProbeResult {
   std::string file;  // the existing file read, "" for a fresh probe file
   uint64_t file_bytes = 0;
   std::string reader;           // "io_uring+O_DIRECT", ...
-  double disk_direct_gbps = 0;  // 1e9 bytes per second
+  double disk_direct_gbps = 0;  // 1e9 bytes per second: the best pass
+  std::vector<double> disk_direct_passes_gbps;  // every pass, in order
   double page_cache_gbps = 0;
   std::vector<std::pair<int, double>> memcpy_gbps;  // threads -> GB/s copied
   std::string gpu = "no GPU";                       // what the GPU line says
@@ -46,7 +47,7 @@ struct ProbeResult {
 };
 
 // Runs every measurement; `progress` receives one line per step. Takes about
-// 3 x file_bytes of I/O plus a few seconds of copies.
+// 8 x file_bytes of I/O (5 direct passes, 3 buffered) plus a few seconds of copies.
 [[nodiscard]] Result<ProbeResult> run_probe(
     const ProbeOptions& opts, const std::function<void(const std::string&)>& progress);
 

@@ -226,8 +226,11 @@ int probe_main(const BenchArgs& a) {
   auto line = [](const std::string& label, const std::string& value) {
     std::printf("  %-40s %s\n", label.c_str(), value.c_str());
   };
+  std::string passes;
+  for (double g : p->disk_direct_passes_gbps) passes += fmt::format("{}{:.2f}", passes.empty() ? "" : ", ", g);
   line("disk, O_DIRECT reads (" + p->reader + ")",
-       fmt::format("{:6.2f} GB/s", p->disk_direct_gbps));
+       fmt::format("{:6.2f} GB/s (best of {} passes: {})", p->disk_direct_gbps,
+                   p->disk_direct_passes_gbps.size(), passes));
   line("page cache reads", fmt::format("{:6.2f} GB/s", p->page_cache_gbps));
   for (const auto& [t, g] : p->memcpy_gbps) {
     line(fmt::format("memcpy, {} thread{}", t, t == 1 ? "" : "s"), fmt::format("{:6.2f} GB/s", g));

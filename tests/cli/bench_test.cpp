@@ -2,6 +2,8 @@
 // streamed bytes against the model's layer sizes, a well-formed SVG plot, the markdown and
 // csv reports, and the probe.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -231,6 +233,10 @@ TEST(Bench, ProbeThenMarkdownAndCsvReports) {
   nlohmann::json pj = nlohmann::json::parse(cache, nullptr, false);
   ASSERT_FALSE(pj.is_discarded());
   EXPECT_GT(pj["disk_direct_gbps"].get<double>(), 0);
+  const auto passes = pj["disk_direct_passes_gbps"].get<std::vector<double>>();
+  ASSERT_EQ(passes.size(), 5u);
+  EXPECT_DOUBLE_EQ(*std::max_element(passes.begin(), passes.end()),
+                   pj["disk_direct_gbps"].get<double>());
   EXPECT_GT(pj["memcpy_gbps"]["1"].get<double>(), 0);
   for (const auto& e : std::filesystem::directory_iterator(dir())) {
     EXPECT_EQ(e.path().filename().string().rfind(".strata-probe-", 0), std::string::npos)

@@ -173,6 +173,8 @@ TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
   configs.push_back({8, "disk", 0, "cpu", false});
   configs.push_back({8, "disk", 2, "cpu", false});
   configs.push_back({8, "ram", 2, "cpu", false});
+  configs.push_back({8, "disk", 1, "cpu", false, ResidentPolicy::kFirst});
+  configs.push_back({4, "disk", 1, "cpu", false, ResidentPolicy::kFirstLast});
   configs.push_back({8, "ram", 1, "sim", false});
   expect_bit_identical(path_, 16, "The tiered store keeps", 2, configs, kTokenizer);
 
