@@ -76,6 +76,7 @@ class CudaEvent final : public DeviceEvent {
   }
 
   cudaEvent_t handle() const { return done_; }
+  cudaEvent_t start_handle() const { return start_; }
 
  private:
   std::string name_;
@@ -85,6 +86,19 @@ class CudaEvent final : public DeviceEvent {
   std::mutex mu_;
   bool accounted_ = false;  // guarded by mu_
 };
+
+// A fresh start/done event pair, owned by the returned CudaEvent (destroyed with it).
+Result<std::shared_ptr<CudaEvent>> new_event(const std::string& device_name, uint64_t nbytes,
+                                             std::shared_ptr<CopyClock> clock) {
+  cudaEvent_t start = nullptr, done = nullptr;
+  cudaError_t err = cudaEventCreate(&start);
+  if (err == cudaSuccess) err = cudaEventCreate(&done);
+  if (err != cudaSuccess) {
+    if (start) cudaEventDestroy(start);
+    return cuda_error(err, fmt::format("{}: cannot create an event", device_name));
+  }
+  return std::make_shared<CudaEvent>(device_name, start, done, nbytes, std::move(clock));
+}
 
 class CudaDevice final : public Device {
  public:
@@ -203,19 +217,12 @@ class CudaDevice final : public Device {
                             "of this device", name(), dst, nbytes);
     }
     cudaSetDevice(ordinal_);
-    cudaEvent_t start = nullptr, done = nullptr;
-    cudaError_t err = cudaEventCreate(&start);
-    if (err == cudaSuccess) err = cudaEventCreate(&done);
-    if (err != cudaSuccess) {
-      if (start) cudaEventDestroy(start);
-      return cuda_error(err, fmt::format("{}: cannot create an event", name()));
-    }
-    auto event = std::make_shared<CudaEvent>(name(), start, done, nbytes, clock_);
-    err = cudaEventRecord(start, copy_stream_);
+    STRATA_ASSIGN_OR_RETURN(std::shared_ptr<CudaEvent> event, new_event(name(), nbytes, clock_));
+    cudaError_t err = cudaEventRecord(event->start_handle(), copy_stream_);
     if (err == cudaSuccess && nbytes > 0) {
       err = cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, copy_stream_);
     }
-    if (err == cudaSuccess) err = cudaEventRecord(done, copy_stream_);
+    if (err == cudaSuccess) err = cudaEventRecord(event->handle(), copy_stream_);
     if (err != cudaSuccess) return cuda_error(err, fmt::format("{}: cannot queue a copy", name()));
     std::lock_guard<std::mutex> lock(mu_);
     bytes_copied_ += nbytes;
@@ -251,19 +258,15 @@ class CudaDevice final : public Device {
 
   Result<std::shared_ptr<DeviceEvent>> record_compute() override {
     cudaSetDevice(ordinal_);
-    cudaEvent_t start = nullptr, done = nullptr;
-    cudaError_t err = cudaEventCreate(&start);
-    if (err == cudaSuccess) err = cudaEventCreate(&done);
-    if (err == cudaSuccess) err = cudaEventRecord(start, compute_stream_);
-    if (err == cudaSuccess) err = cudaEventRecord(done, compute_stream_);
+    // Not a copy: its clock is a throwaway so it adds nothing to the copy busy time.
+    STRATA_ASSIGN_OR_RETURN(std::shared_ptr<CudaEvent> event,
+                            new_event(name(), 0, std::make_shared<CopyClock>()));
+    cudaError_t err = cudaEventRecord(event->start_handle(), compute_stream_);
+    if (err == cudaSuccess) err = cudaEventRecord(event->handle(), compute_stream_);
     if (err != cudaSuccess) {
-      if (start) cudaEventDestroy(start);
-      if (done) cudaEventDestroy(done);
       return cuda_error(err, fmt::format("{}: cannot record an event on the compute stream", name()));
     }
-    // Not a copy: its clock is a throwaway so it adds nothing to the copy busy time.
-    return std::shared_ptr<DeviceEvent>(
-        std::make_shared<CudaEvent>(name(), start, done, 0, std::make_shared<CopyClock>()));
+    return std::shared_ptr<DeviceEvent>(std::move(event));
   }
 
   Status copy_wait(DeviceEvent& event) override {
