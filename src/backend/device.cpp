@@ -28,6 +28,7 @@ namespace {
 // Device and pinned allocations are page aligned, as cudaMalloc/cudaHostAlloc are (and
 // O_DIRECT needs for reads straight into them).
 constexpr uint64_t kAlignBytes = 4096;
+constexpr uint64_t kHugePageBytes = 2ull << 20;
 
 std::string pretty_bytes(uint64_t b) {
   if (b >= GiB) return fmt::format("{:.2f} GiB", b / double(GiB));
@@ -83,7 +84,17 @@ class HostHeap final : public DeviceMemory {
                             pretty_bytes(nbytes), pretty_bytes(ram_bytes_));
     }
     const uint64_t bytes = align_up(nbytes, kAlignBytes);
-    void* p = std::aligned_alloc(kAlignBytes, bytes);
+    void* p = nullptr;
+    if (bytes >= kHugePageBytes) {
+      // Weights: start on a 2 MiB boundary and ask for transparent huge pages over the whole
+      // 2 MiB chunks (the tail stays in 4 KiB pages, so nothing is used beyond `bytes`).
+      // Fewer TLB misses when compute sweeps gigabytes, and 512x fewer first-touch faults;
+      // on this project's VM each 4 KiB first touch cost ~4 us, 2.6 s for a 1B model.
+      if (posix_memalign(&p, kHugePageBytes, bytes) != 0) p = nullptr;
+      if (p != nullptr) (void)madvise(p, bytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
+    } else {
+      p = std::aligned_alloc(kAlignBytes, bytes);
+    }
     if (p == nullptr) {
       return Status::errorf("{}: cannot allocate {}: out of host memory", owner_,
                             pretty_bytes(nbytes));
