@@ -357,8 +357,12 @@ void StreamingStore::io_loop() {
     // The slot is ours (state kLoading) until we publish a new state under the lock.
     Status st = Status::ok();
     Result<std::shared_ptr<DeviceEvent>> ev = std::shared_ptr<DeviceEvent>();
-    if (s.compute_done && !device_.shares_host_memory()) {
-      st = device_.copy_wait(*s.compute_done);
+    if (s.compute_done) {
+      // The slot's last reader must be done before new bytes land in it: a copy waits on the
+      // copy stream, a disk read straight into host-visible device memory waits here.
+      const bool direct_read = tier != Tier::kHost && device_.shares_host_memory();
+      st = direct_read ? s.compute_done->synchronize() : device_.copy_wait(*s.compute_done);
+      s.compute_done.reset();
     }
     if (st && tier == Tier::kHost) {
       ev = device_.copy_to_device_async(s.device_mem, host_tier_[layer], layout.total_bytes);
