@@ -14,7 +14,8 @@
 namespace strata {
 namespace {
 
-const std::string kShared = STRATA_SHARED_DIR;
+const std::string kData = STRATA_DATA;
+const std::string kTestData = STRATA_TEST_DATA;
 constexpr size_t kTextBytes = 1 << 20;
 
 std::string mixed_text() {
@@ -199,29 +200,29 @@ void encode_bench(benchmark::State& state, const std::string& path) {
 }
 
 void BM_Encode_Llama3Json(benchmark::State& s) {
-  encode_bench(s, kShared + "/tokenizers/llama3/tokenizer.json");
+  encode_bench(s, kData + "/tokenizers/llama3/tokenizer.json.zst");
 }
 void BM_Encode_Qwen3Json(benchmark::State& s) {
-  encode_bench(s, kShared + "/tokenizers/qwen3/tokenizer.json");
+  encode_bench(s, kData + "/tokenizers/qwen3/tokenizer.json.zst");
 }
 void BM_Encode_Gpt2Gguf(benchmark::State& s) {
-  encode_bench(s, kShared + "/tokenizers/vectors/ggml-vocab-gpt-2.gguf");
+  encode_bench(s, kTestData + "/tokenizers/vectors/ggml-vocab-gpt-2.gguf");
 }
 void BM_Encode_Llama2SpmGguf(benchmark::State& s) {
-  encode_bench(s, kShared + "/tokenizers/vectors/ggml-vocab-llama-spm.gguf");
+  encode_bench(s, kTestData + "/tokenizers/vectors/ggml-vocab-llama-spm.gguf");
 }
 
 void BM_Load_Llama3Json(benchmark::State& state) {
   for (auto _ : state) {
     std::string error;
-    auto tok = load(kShared + "/tokenizers/llama3/tokenizer.json", &error);
+    auto tok = load(kData + "/tokenizers/llama3/tokenizer.json.zst", &error);
     if (!tok) state.SkipWithError(error.c_str());
   }
 }
 
 void BM_StreamDecode_Llama3(benchmark::State& state) {
   std::string error;
-  const auto tok = load(kShared + "/tokenizers/llama3/tokenizer.json", &error);
+  const auto tok = load(kData + "/tokenizers/llama3/tokenizer.json.zst", &error);
   if (!tok) {
     state.SkipWithError(error.c_str());
     return;

@@ -4,7 +4,8 @@
 #   scripts/gpu-check.sh prepare     on the development machine: builds strata with
 #                                    -DSTRATA_CUDA=ON (portable AVX2, no -march=native) and
 #                                    stages the binaries, the shared libraries they need and
-#                                    the tokenizers make-model reads into .gpu/ (git-ignored)
+#                                    a link to data/ (share/strata beside bin/, where the
+#                                    binary looks) into .gpu/ (git-ignored)
 #   scripts/gpu-check.sh run OUTDIR  on the GPU machine (from the repository root, with .gpu/):
 #                                    1. the device contract tests on the real GPU (CUDA device)
 #                                    2. strata bench --probe: pinned host-to-device bandwidth
@@ -19,17 +20,13 @@ prepare() {
     -DSTRATA_NATIVE=OFF -DCMAKE_CXX_FLAGS="-mavx2 -mfma -mf16c" -DSTRATA_BENCHMARKS=OFF
   ninja -C build/cuda strata engine_tests
   rm -rf .gpu
-  mkdir -p .gpu/bin .gpu/lib .gpu/shared/tokenizers/llama3 .gpu/shared/tokenizers/qwen3 \
-    .gpu/shared/tokenizers/vectors
+  mkdir -p .gpu/bin .gpu/lib .gpu/share
+  ln -s ../../data .gpu/share/strata
   cp build/cuda/strata build/cuda/tests/engine_tests .gpu/bin/
   # The Debian libraries a stock CUDA image may lack.
-  for lib in $(ldd build/cuda/strata | awk '/=>/ {print $3}' | grep -E 'libfmt|liburing|libxxhash|libpcre2'); do
+  for lib in $(ldd build/cuda/strata | awk '/=>/ {print $3}' | grep -E 'libfmt|liburing|libxxhash|libpcre2|libzstd'); do
     cp -L "$lib" .gpu/lib/
   done
-  local shared=../shared
-  cp "$shared"/tokenizers/llama3/tokenizer*.json .gpu/shared/tokenizers/llama3/
-  cp "$shared"/tokenizers/qwen3/tokenizer*.json .gpu/shared/tokenizers/qwen3/
-  cp "$shared"/tokenizers/vectors/ggml-vocab-llama-spm.gguf .gpu/shared/tokenizers/vectors/
   local exclude
   exclude="$(git rev-parse --git-path info/exclude)"
   grep -qx '/.gpu/' "$exclude" 2>/dev/null || echo '/.gpu/' >>"$exclude"
@@ -51,7 +48,7 @@ run() {
     2>"$out/probe.err" | tee "$out/probe.txt" || status=1
   echo "== 3. transformers cross-check"
   PYTHONUNBUFFERED=1 python3 scripts/hf_crosscheck.py --strata .gpu/bin/strata \
-    --shared .gpu/shared --work /tmp/strata-hf --out "$out" 2>&1 | tee "$out/hf_crosscheck.txt"
+    --work /tmp/strata-hf --out "$out" 2>&1 | tee "$out/hf_crosscheck.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   echo "gpu-check: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
   return $status

@@ -11,7 +11,9 @@ position) that strata's test suite compares against without transformers.
 Needs python3 with torch, transformers and tokenizers (the GPU machine's image has them; the
 development machine does not). Runs on the CPU: the GPU is not needed for this check.
 
-  scripts/hf_crosscheck.py --strata build/x/strata --shared ../shared --work /tmp/hf --out OUT
+  scripts/hf_crosscheck.py --strata build/x/strata --work /tmp/hf --out OUT
+
+make-model finds the tokenizers in strata's data folder (beside the binary, or $STRATA_DATA_DIR).
 """
 import argparse
 import json
@@ -89,7 +91,6 @@ def compare(ref, got):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--strata", required=True)
-    ap.add_argument("--shared", required=True, help="the project's shared/ directory")
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--shapes", default=",".join(s[0] for s in SHAPES))
@@ -109,7 +110,7 @@ def main():
     for name, layers, gguf in shapes:
         base = os.path.join(args.work, f"{name}-L{layers}")
         common = ["make-model", "--shape", name, "--layers", str(layers), "--dtype", "bf16",
-                  "--seed", str(SEED), "--shared-dir", args.shared]
+                  "--seed", str(SEED)]
         jobs.append(subprocess.Popen([args.strata, *common, "--format", "safetensors",
                                       "--out", base + "-hf"], stderr=subprocess.PIPE, text=True))
         if gguf:

@@ -337,7 +337,13 @@ int from_json_main(const BenchArgs& a) {
   return emit_reports(a, ctx, rows);
 }
 
-int bench_main(const BenchArgs& a) {
+int bench_main(const BenchArgs& args) {
+  BenchArgs a = args;
+  if (a.engine.model_path.empty()) {
+    auto bundled = bundled_model_path();
+    if (!bundled) return fail(bundled.status());
+    a.engine.model_path = *bundled;
+  }
   if (a.child) return child_main(a);
   if (a.probe) return probe_main(a);
   if (a.output != "md" && a.output != "csv" && a.output != "json" && a.output != "jsonl") {

@@ -2,6 +2,8 @@
 
 #include "tools/commands.h"
 
+#include "core/data_dir.h"
+
 namespace strata::cli {
 
 std::vector<Command> all_commands() {
@@ -14,12 +16,12 @@ int fail(const Status& s) {
   return 1;
 }
 
-std::string default_model_path() {
-#ifdef STRATA_DEFAULT_MODEL
-  return STRATA_DEFAULT_MODEL;
-#else
-  return "models/stories260K.gguf";
-#endif
+Result<std::string> bundled_model_path() { return find_data_file(kBundledModel); }
+
+CLI::Validator non_empty_path() {
+  return CLI::Validator(
+      [](const std::string& v) { return v.empty() ? std::string("an empty path") : std::string(); },
+      "PATH");
 }
 
 }  // namespace strata::cli

@@ -90,7 +90,8 @@ int inspect_main(const InspectArgs& a) {
     j["tensors"] = tensors;
     std::string out = j.dump(2);
     std::printf("%s\n", out.c_str());
-    return 0;
+    // Everything else was shown, but a model whose tokenizer does not load cannot run.
+    return tok_error.empty() ? 0 : fail(tok.status());
   }
   std::printf("%s\n", m.path.c_str());
   std::printf("  format        %s\n", model_format_name(m.format));
@@ -137,7 +138,7 @@ int inspect_main(const InspectArgs& a) {
                 static_cast<unsigned long>(t.nbytes));
     ++shown;
   }
-  return 0;
+  return tok_error.empty() ? 0 : fail(tok.status());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "core/data_dir.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -17,6 +18,7 @@
 #include "model/model_writer.h"
 #include "model/shapes.h"
 #include "store/placement.h"
+#include "tokenizer/gguf_vocab_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
 
@@ -31,38 +33,8 @@ struct MakeModelArgs {
   std::string out;
   int64_t layers = 0;
   uint64_t seed = 0;
-  std::string shared_dir;
   bool list = false;
 };
-
-// The project's shared/ directory: --shared-dir, else $STRATA_SHARED_DIR, else the one next
-// to the source tree this binary was built from.
-std::string resolve_shared_dir(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("STRATA_SHARED_DIR"); env && *env) return env;
-#ifdef STRATA_SHARED_DIR_DEFAULT
-  return STRATA_SHARED_DIR_DEFAULT;
-#else
-  return "../shared";
-#endif
-}
-
-Result<std::string> find_vocab_file(const ModelShape& shape, const std::string& shared_dir) {
-  namespace fs = std::filesystem;
-  const std::string path = shared_dir + "/" + shape.vocab_file;
-  std::error_code ec;
-  if (fs::is_regular_file(path, ec)) return path;
-  // The tiny shape's vocabulary is also the bundled model's.
-  if (shape.vocab == ShapeVocab::kGgufVocab &&
-      fs::path(shape.vocab_file).filename() == fs::path(default_model_path()).filename() &&
-      fs::is_regular_file(default_model_path(), ec)) {
-    return default_model_path();
-  }
-  return Status::errorf(
-      "shape '{}' needs its tokenizer {}, which is not there: point --shared-dir (or the "
-      "STRATA_SHARED_DIR environment variable) at the project's shared/ directory",
-      shape.name, path);
-}
 
 Result<DType> parse_dtype(const std::string& s) {
   if (s == "f32") return DType::kF32;
@@ -71,124 +43,9 @@ Result<DType> parse_dtype(const std::string& s) {
   return Status::errorf("--dtype must be f32, f16 or bf16, got '{}'", s);
 }
 
-MetaValue string_array(const std::vector<std::string>& v) {
-  std::vector<MetaValue> items;
-  items.reserve(v.size());
-  for (const std::string& s : v) items.push_back(MetaValue::of_string(s));
-  return MetaValue::of_array(MetaType::kString, std::move(items));
-}
-
-// Looks like "<|...|>": llama.cpp's convert script makes such added tokens control tokens
-// even when tokenizer.json does not mark them special.
-bool looks_special(const std::string& t) {
-  return t.size() >= 4 && t.compare(0, 2, "<|") == 0 && t.compare(t.size() - 2, 2, "|>") == 0;
-}
-
-// tokenizer.json -> tokenizer.ggml.* keys, as llama.cpp's convert_hf_to_gguf.py
-// (_set_vocab_gpt2) writes them: one entry per embedding row, ids the vocabulary does not use
-// become "[PAD<id>]" unused tokens; added tokens are control tokens when special, user
-// defined otherwise; merges as "left right"; BOS/EOS/add_bos as the HF tokenizer resolves them.
-Result<Metadata> gguf_vocab_from_tokenizer_json(const std::string& path, const std::string& pre,
-                                                int64_t n_vocab) {
-  STRATA_ASSIGN_OR_RETURN(std::string text, read_file_to_string(path, 256ull << 20));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.contains("model") || !j["model"].contains("vocab") ||
-      !j["model"]["vocab"].is_object()) {
-    return Status::errorf("{}: not a tokenizer.json with model.vocab", path);
-  }
-  std::vector<std::string> tokens(n_vocab);
-  std::vector<int32_t> types(n_vocab, static_cast<int32_t>(TokenType::kUnused));
-  std::vector<bool> used(n_vocab, false);
-  auto put = [&](const std::string& tok, int64_t id, TokenType type) -> Status {
-    if (id < 0 || id >= n_vocab) {
-      return Status::errorf("{}: token '{}' has id {}, outside the model's {} embedding rows", path,
-                            tok, id, n_vocab);
-    }
-    tokens[id] = tok;
-    types[id] = static_cast<int32_t>(type);
-    used[id] = true;
-    return Status::ok();
-  };
-  for (const auto& [tok, id] : j["model"]["vocab"].items()) {
-    if (!id.is_number_integer())
-      return Status::errorf("{}: vocab id of '{}' is not an integer", path, tok);
-    STRATA_TRY(put(tok, id.get<int64_t>(), TokenType::kNormal));
-  }
-  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-    for (const auto& a : j["added_tokens"]) {
-      const std::string content = a.value("content", "");
-      const bool special = a.value("special", false) || looks_special(content);
-      STRATA_TRY(put(content, a.value("id", int64_t{-1}),
-                     special ? TokenType::kControl : TokenType::kUserDefined));
-    }
-  }
-  for (int64_t i = 0; i < n_vocab; ++i) {
-    if (!used[i]) tokens[i] = fmt::format("[PAD{}]", i);
-  }
-  std::vector<std::string> merges;
-  if (j["model"].contains("merges") && j["model"]["merges"].is_array()) {
-    for (const auto& m : j["model"]["merges"]) {
-      if (m.is_string()) {
-        merges.push_back(m.get<std::string>());
-      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-        merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
-      } else {
-        return Status::errorf("{}: a merge is neither 'a b' nor [a, b]: {}", path, m.dump());
-      }
-    }
-  }
-  // Special ids and add_bos exactly as strata's tokenizer.json loader resolves them (it reads
-  // tokenizer_config.json and the post-processor).
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> hf, Tokenizer::from_tokenizer_json(path));
-  const SpecialTokens& sp = hf->special();
-  Metadata meta;
-  meta["tokenizer.ggml.model"] = MetaValue::of_string("gpt2");
-  meta["tokenizer.ggml.pre"] = MetaValue::of_string(pre);
-  meta["tokenizer.ggml.tokens"] = string_array(tokens);
-  std::vector<MetaValue> type_values;
-  type_values.reserve(types.size());
-  for (int32_t t : types) type_values.push_back(MetaValue::of_i32(t));
-  meta["tokenizer.ggml.token_type"] = MetaValue::of_array(MetaType::kI32, std::move(type_values));
-  meta["tokenizer.ggml.merges"] = string_array(merges);
-  if (sp.bos >= 0) meta["tokenizer.ggml.bos_token_id"] = MetaValue::of_u32(sp.bos);
-  if (sp.eos >= 0) meta["tokenizer.ggml.eos_token_id"] = MetaValue::of_u32(sp.eos);
-  if (sp.pad >= 0) meta["tokenizer.ggml.padding_token_id"] = MetaValue::of_u32(sp.pad);
-  meta["tokenizer.ggml.add_bos_token"] = MetaValue::of_bool(sp.add_bos);
-  meta["tokenizer.ggml.add_eos_token"] = MetaValue::of_bool(sp.add_eos);
-
-  // The translation must encode like the original: check on a text with spaces, digits,
-  // punctuation, a contraction and non-ASCII letters.
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> gg, Tokenizer::from_gguf_metadata(meta, path));
-  const std::string probe =
-      "Hello world! It's 2026-11-25, 3.14159 ... caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 <|x|>\n\n  "
-      "ok";
-  if (gg->encode(probe, true) != hf->encode(probe, true)) {
-    return Status::errorf(
-        "{}: the GGUF translation of this tokenizer encodes differently from "
-        "tokenizer.json (a strata bug: please report it)",
-        path);
-  }
-  return meta;
-}
-
-// The tokenizer.ggml.* keys of a GGUF vocabulary, copied as they are.
-Result<Metadata> gguf_vocab_from_gguf(const std::string& path, int64_t n_vocab) {
-  STRATA_ASSIGN_OR_RETURN(GgufFile g, parse_gguf(path));
-  Metadata meta;
-  for (const auto& [k, v] : g.meta) {
-    if (k.rfind("tokenizer.ggml.", 0) == 0) meta[k] = v;
-  }
-  const std::vector<MetaValue>* toks = meta_array(meta, "tokenizer.ggml.tokens");
-  if (toks == nullptr) return Status::errorf("{}: no tokenizer.ggml.tokens", path);
-  if (static_cast<int64_t>(toks->size()) != n_vocab) {
-    return Status::errorf("{}: the vocabulary has {} tokens, the shape {} embedding rows", path,
-                          toks->size(), n_vocab);
-  }
-  return meta;
-}
-
+// Copies `from` to `to`, decompressing a .zst source.
 Status copy_file_atomic(const std::string& from, const std::string& to) {
-  STRATA_ASSIGN_OR_RETURN(std::string bytes, read_file_to_string(from, 256ull << 20));
+  STRATA_ASSIGN_OR_RETURN(std::string bytes, read_file_decompressed(from, 256ull << 20));
   STRATA_ASSIGN_OR_RETURN(AtomicFileWriter w, AtomicFileWriter::create(to));
   STRATA_TRY(w.write(bytes.data(), bytes.size()));
   return w.commit();
@@ -241,8 +98,7 @@ int make_model_main(const MakeModelArgs& a) {
   if (a.format != "gguf" && a.format != "safetensors") {
     return fail(Status::errorf("--format must be gguf or safetensors, got '{}'", a.format));
   }
-  const std::string shared = resolve_shared_dir(a.shared_dir);
-  auto vocab_path = find_vocab_file(*shape, shared);
+  auto vocab_path = find_data_file(shape->vocab_file);
   if (!vocab_path) return fail(vocab_path.status());
   const ModelConfig& c = shape->config;
 
@@ -316,9 +172,6 @@ Command make_model_command() {
         ->check(CLI::PositiveNumber);
     sub->add_option("--seed", args->seed, "Random seed: the same seed gives the same bytes")
         ->capture_default_str();
-    sub->add_option("--shared-dir", args->shared_dir,
-                    "The project's shared/ directory, where the tokenizers are (default: "
-                    "$STRATA_SHARED_DIR, else the one beside the source tree)");
     sub->add_flag("--list", args->list, "List the known shapes and exit");
     return sub;
   };

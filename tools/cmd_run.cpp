@@ -94,15 +94,21 @@ int run_main(const RunArgs& a_in) {
       if (dump_status) dump_status = dump->write(logits, n_vocab * sizeof(float));
     };
   }
-  std::fwrite(a.gen.prompt.data(), 1, a.gen.prompt.size(), stdout);
-  std::fflush(stdout);
+  bool echoed = false;  // a prompt the engine refuses (too long, say) is never echoed
+  a.gen.on_prompt = [&a, &echoed](const std::vector<int32_t>&) {
+    std::fwrite(a.gen.prompt.data(), 1, a.gen.prompt.size(), stdout);
+    std::fflush(stdout);
+    echoed = true;
+  };
   GenerateStats st;
   Status s = e.generate(a.gen, [](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
   }, &st);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  if (echoed) {
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  }
   if (!s) return fail(s);
   if (dump) {
     if (!dump_status) return fail(dump_status);

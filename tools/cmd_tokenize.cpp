@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/file.h"
 #include "model/model_source.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
@@ -21,9 +22,9 @@ struct TokenizeArgs {
 };
 
 bool starts_with_gguf_magic(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  auto f = File::open(path);  // never blocks on a FIFO
   char magic[4] = {};
-  return f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+  return f && f->size_bytes() >= 4 && f->read_at(0, magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
 // --tokenizer: tokenizer.json, a GGUF or a llama2.c tokenizer file. -m: a GGUF, a directory
@@ -31,11 +32,14 @@ bool starts_with_gguf_magic(const std::string& path) {
 // checkpoint finds its tokenizer.bin / tok<N>.bin beside it).
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const TokenizeArgs& a) {
   if (!a.tokenizer.empty()) return Tokenizer::from_file(a.tokenizer);
-  const std::string path = a.model.empty() ? default_model_path() : a.model;
+  std::string path = a.model;
+  if (path.empty()) {
+    STRATA_ASSIGN_OR_RETURN(path, bundled_model_path());
+  }
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec) ||
-      std::filesystem::path(path).extension() == ".json" || starts_with_gguf_magic(path) ||
-      !std::filesystem::exists(path, ec)) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (std::filesystem::is_directory(path, ec) || ext == ".json" || ext == ".zst" ||
+      starts_with_gguf_magic(path) || !std::filesystem::exists(path, ec)) {
     return Tokenizer::from_file(path);
   }
   STRATA_ASSIGN_OR_RETURN(ModelSource model, open_model(path));
@@ -121,7 +125,8 @@ Command tokenize_command() {
     CLI::App* sub = app.add_subcommand("tokenize", "Print the token ids of a text");
     auto* m = sub->add_option("-m,--model", args->model,
                               "GGUF file, tokenizer.json, or a directory with tokenizer.json "
-                              "(default: the bundled model)");
+                              "(default: the bundled model)")
+                  ->check(non_empty_path());
     auto* t = sub->add_option("--tokenizer", args->tokenizer,
                               "tokenizer.json, GGUF, or llama2.c tokenizer .bin");
     m->excludes(t);

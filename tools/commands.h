@@ -31,7 +31,10 @@ std::vector<Command> all_commands();
 // Prints "strata: error: <message>" to stderr and returns the exit code 1.
 int fail(const Status& s);
 
-// The bundled model used when -m is not given.
-std::string default_model_path();
+// The bundled model used when -m is not given (models/stories260K.gguf in the data folder).
+[[nodiscard]] Result<std::string> bundled_model_path();
+
+// A CLI11 validator for path options: an empty value is an error, not "the default".
+CLI::Validator non_empty_path();
 
 }  // namespace strata::cli

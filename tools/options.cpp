@@ -9,20 +9,18 @@
 namespace strata::cli {
 
 void add_engine_options(CLI::App& app, EngineOptions* o) {
-  o->model_path = default_model_path();
   app.add_option("-m,--model", o->model_path,
                  "Model: a GGUF file, a Hugging Face directory (config.json + safetensors) or a "
-                 "llama2.c .bin checkpoint (default: the bundled stories260K)");
+                 "llama2.c .bin checkpoint (default: the bundled stories260K)")
+      ->check(non_empty_path());
   app.add_option("--tokenizer", o->tokenizer_path,
-                 "Tokenizer override: tokenizer.json, a GGUF vocabulary or a llama2.c tokenizer .bin");
-  app.add_option("-t,--threads", o->n_threads, "Compute threads (default: all hardware threads)")
-      ->check(CLI::NonNegativeNumber);
+                 "Tokenizer override: tokenizer.json, a GGUF vocabulary or a llama2.c tokenizer .bin")
+      ->check(non_empty_path());
+  app.add_option("-t,--threads", o->n_threads, "Compute threads (default: all hardware threads)");
   app.add_option("-c,--ctx-size", o->n_ctx,
-                 "Context length in tokens (default: the model's training context, at most 4096)")
-      ->check(CLI::NonNegativeNumber);
+                 "Context length in tokens (default: the model's training context, at most 4096)");
   app.add_option("-b,--batch-size", o->n_batch, "Most prompt tokens per forward pass")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->capture_default_str();
 }
 
 void add_generate_options(CLI::App& app, GenerateOptions* g, PromptOptions* p) {
@@ -31,17 +29,17 @@ void add_generate_options(CLI::App& app, GenerateOptions* g, PromptOptions* p) {
   app.add_option("-n,--n-predict", g->n_predict, "New tokens to generate (-1: until EOS)")
       ->capture_default_str();
   app.add_option("--temp", g->sampling.temperature, "Temperature (0 = greedy)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
   app.add_option("--top-k", g->sampling.top_k, "Top-k sampling (0 = off)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
   app.add_option("--top-p", g->sampling.top_p, "Top-p (nucleus) sampling (1 = off)")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str();
   app.add_option("--min-p", g->sampling.min_p, "Min-p sampling (0 = off)")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str();
   app.add_option("--repeat-penalty", g->sampling.repeat_penalty, "Repetition penalty (1 = off)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str();
   app.add_option("--repeat-last-n", g->sampling.repeat_last_n, "Tokens the penalty looks back")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
   app.add_option("-s,--seed", g->sampling.seed, "Random seed (default: random, printed)")
       ->each([p](const std::string&) { p->seed_given = true; });
   app.add_flag("--ignore-eos", g->ignore_eos, "Keep generating after end-of-generation tokens");
@@ -56,7 +54,7 @@ Status finish_generate_options(GenerateOptions* g, const PromptOptions& p) {
   if (!p.seed_given) {
     g->sampling.seed = std::random_device{}();
   }
-  return Status::ok();
+  return check_generate_options(*g);
 }
 
 void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t) {

@@ -20,8 +20,16 @@ int main(int argc, char** argv) {
   std::reverse(args.begin(), args.end());  // CLI11 consumes a reversed vector
   try {
     app.parse(args);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, as every other error: "strata: error: <what>".
+    std::fprintf(stderr, "strata: error: %s (see strata --help)\n", e.what());
+    return 2;
   }
   for (auto& c : commands) {
     if (c.sub && c.sub->parsed()) return c.run();

@@ -27,7 +27,7 @@ class ThreadPool;
 struct ModelSource;
 
 struct EngineOptions {
-  std::string model_path;
+  std::string model_path;      // "" = the bundled stories260K (kBundledModel, in the data folder)
   std::string tokenizer_path;  // override; "" = the model's own
   int n_threads = 0;           // 0 = all hardware threads
   int64_t n_ctx = 0;           // 0 = min(training context, 4096)
@@ -59,7 +59,15 @@ struct GenerateOptions {
   std::function<void(const float* logits, int64_t n_vocab)> on_logits;
   // Called after every forward pass with its measurements (for --verbose-layers).
   std::function<void(const TokenTrace&)> on_trace;
+  // Called once the prompt is tokenized and known to fit the context, before any forward
+  // pass: a frontend echoes the prompt here, so a rejected prompt is never echoed.
+  std::function<void(const std::vector<int32_t>& prompt_tokens)> on_prompt;
 };
+
+// Checks the values a user can get wrong: n_predict >= -1; finite temperature >= 0; top_k
+// >= 0; top_p and min_p in [0, 1]; finite repeat_penalty > 0; repeat_last_n >= 0. An error
+// naming the option (its CLI spelling) and the value. generate() calls it first.
+[[nodiscard]] Status check_generate_options(const GenerateOptions& opts);
 
 struct GenerateStats {
   int64_t n_prompt_tokens = 0;

@@ -1,17 +1,25 @@
 #include "core/file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <utility>
+
+#include <zstd.h>
 
 namespace strata {
 
 Result<File> File::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever. It has
+  // no effect on regular files, and anything else is refused below.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Status::errorf("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -21,8 +29,15 @@ Result<File> File::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return Status::errorf("{}: not a regular file", path);
+    return Status::errorf("{}: not a regular file ({})", path,
+                          S_ISDIR(st.st_mode)    ? "a directory"
+                          : S_ISFIFO(st.st_mode) ? "a FIFO"
+                          : S_ISCHR(st.st_mode)  ? "a character device"
+                          : S_ISBLK(st.st_mode)  ? "a block device"
+                          : S_ISSOCK(st.st_mode) ? "a socket"
+                                                 : "not a file");
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   File f;
   f.path_ = path;
   f.fd_ = fd;
@@ -80,7 +95,90 @@ Result<std::string> read_file_to_string(const std::string& path, uint64_t max_by
   return s;
 }
 
-Result<AtomicFileWriter> AtomicFileWriter::create(const std::string& path) {
+Result<std::string> read_file_decompressed(const std::string& path, uint64_t max_bytes) {
+  // A compressed file is never larger than what it expands to (plus frame overhead).
+  STRATA_ASSIGN_OR_RETURN(std::string raw, read_file_to_string(path, max_bytes + 1024));
+  static constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
+  if (raw.size() < 4 || std::memcmp(raw.data(), kZstdMagic, 4) != 0) {
+    if (raw.size() > max_bytes) {
+      return Status::errorf("{}: file is {} bytes, more than the {} allowed", path, raw.size(),
+                            max_bytes);
+    }
+    return raw;
+  }
+  std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(),
+                                                              ZSTD_freeDStream);
+  if (!ds) return Status::errorf("{}: cannot allocate a zstd decoder", path);
+  std::string out;
+  ZSTD_inBuffer in{raw.data(), raw.size(), 0};
+  for (;;) {
+    if (out.size() > max_bytes) {
+      return Status::errorf("{}: decompresses to more than the {} bytes allowed", path, max_bytes);
+    }
+    const size_t chunk = std::min<uint64_t>(max_bytes + 1 - out.size(), 1 << 20);
+    const size_t old = out.size();
+    out.resize(old + chunk);
+    ZSTD_outBuffer ob{out.data() + old, chunk, 0};
+    const size_t ret = ZSTD_decompressStream(ds.get(), &ob, &in);
+    out.resize(old + ob.pos);
+    if (ZSTD_isError(ret)) {
+      return Status::errorf("{}: corrupt zstd data: {}", path, ZSTD_getErrorName(ret));
+    }
+    if (ret == 0) {  // a frame ended
+      if (in.pos == in.size) break;
+      ZSTD_initDStream(ds.get());  // another frame follows
+    } else if (in.pos == in.size && ob.pos < chunk) {
+      return Status::errorf("{}: truncated zstd data", path);
+    }
+  }
+  return out;
+}
+
+namespace {
+// Removes "<name>.tmp.<pid>" files beside `path` whose writer process is gone: an interrupted
+// convert of a 70B model would otherwise leave tens of GB behind per attempt. A live pid
+// (even a reused one) keeps its file.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const std::string prefix = p.filename().string() + ".tmp.";
+  std::error_code ec;
+  fs::directory_iterator it(p.parent_path().empty() ? fs::path(".") : p.parent_path(), ec);
+  if (ec) return;
+  for (const fs::directory_entry& e : it) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(e.path(), ec);
+  }
+}
+}  // namespace
+
+Result<AtomicFileWriter> AtomicFileWriter::create(const std::string& path_arg) {
+  // Atomic replacement is for regular files: a symlink is written through (its target is
+  // replaced, the link stays), and a device, FIFO, socket or directory is refused, never
+  // replaced by a regular file.
+  std::string path = path_arg;
+  struct stat st {};
+  for (int depth = 0; ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode); ++depth) {
+    std::error_code ec;
+    const std::filesystem::path target = std::filesystem::read_symlink(path, ec);
+    if (ec || depth == 40) {
+      return Status::errorf("{}: cannot resolve the symbolic link: {}", path_arg,
+                            ec ? ec.message() : "too many levels");
+    }
+    path = target.is_absolute() ? target.string()
+                                : (std::filesystem::path(path).parent_path() / target).string();
+  }
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return Status::errorf("{}: exists and is not a regular file; strata writes only regular "
+                          "files (atomically, through a temporary file)",
+                          path_arg);
+  }
+  remove_stale_temporaries(path);
   AtomicFileWriter w;
   w.path_ = path;
   w.tmp_path_ = path + ".tmp." + std::to_string(::getpid());

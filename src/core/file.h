@@ -39,8 +39,18 @@ class File {
 // Reads a whole (small) file into a string; an error naming the path otherwise.
 Result<std::string> read_file_to_string(const std::string& path, uint64_t max_bytes = 1ull << 31);
 
+// As read_file_to_string, but a file that starts with the zstd frame magic is decompressed
+// (strata ships its large tokenizer files as .zst). `max_bytes` bounds the decompressed size,
+// checked while decompressing, so a frame that claims or expands to more is an error, never an
+// allocation of that size.
+Result<std::string> read_file_decompressed(const std::string& path,
+                                           uint64_t max_bytes = 1ull << 31);
+
 // Writes a file atomically: data goes to "<path>.tmp.<pid>", is fsynced, then renamed over
-// `path`, so an interrupted write never leaves a partial file under the final name.
+// `path`, so an interrupted write never leaves a partial file under the final name. A symlink
+// at `path` is written through (its target is replaced); anything else that is not a regular
+// file (a device, a FIFO, a directory) is an error. Temporaries of dead writers beside `path`
+// are removed.
 class AtomicFileWriter {
  public:
   static Result<AtomicFileWriter> create(const std::string& path);

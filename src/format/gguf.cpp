@@ -104,9 +104,10 @@ class GgufParser {
     }
     if (const MetaValue* a = meta_find(out.meta, "general.alignment")) {
       auto v = a->as_int();
-      if (!v || *v <= 0 || (*v & (*v - 1)) != 0 || *v > (1 << 24)) {
-        return Status::errorf("{}: general.alignment must be a power of two, got {}", cur_.name(),
-                              a->to_display());
+      // The spec requires a multiple of 8, which also keeps every F32 and F16 tensor aligned.
+      if (!v || *v < 8 || (*v & (*v - 1)) != 0 || *v > (1 << 24)) {
+        return Status::errorf("{}: general.alignment must be a power of two of at least 8, got {}",
+                              cur_.name(), a->to_display());
       }
       out.alignment = static_cast<uint64_t>(*v);
     }
@@ -131,9 +132,15 @@ class GgufParser {
       uint64_t n_elem = 1;
       for (uint32_t d = 0; d < n_dims; ++d) {
         STRATA_TRY(cur_.read_pod(&ne[d], "tensor dimension"));
-        if (ne[d] == 0 || ne[d] > (1ull << 40) || n_elem > (1ull << 50) / ne[d]) {
+        if (ne[d] == 0 || ne[d] > (1ull << 40)) {
           return Status::errorf("{}: tensor '{}' has an absurd dimension {} = {}", cur_.name(),
                                 p.info.name, d, ne[d]);
+        }
+        if (n_elem > (1ull << 50) / ne[d]) {
+          std::string dims;
+          for (uint32_t k = 0; k <= d; ++k) dims += (k ? " x " : "") + std::to_string(ne[k]);
+          return Status::errorf("{}: tensor '{}' has {} elements, more than 2^50", cur_.name(),
+                                p.info.name, dims);
         }
         n_elem *= ne[d];
       }

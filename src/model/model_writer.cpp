@@ -78,6 +78,14 @@ std::vector<float> tensor_values(const TensorPlan& t, const RandomModelOptions& 
   return v;
 }
 
+// Rounds each value to `dtype` and back, so an F32 copy holds exactly what `dtype` holds.
+void round_through(DType dtype, std::vector<float>* v) {
+  for (float& x : *v) {
+    if (dtype == DType::kF16) x = f16_to_f32(f32_to_f16(x));
+    if (dtype == DType::kBF16) x = bf16_to_f32(f32_to_bf16(x));
+  }
+}
+
 // llama.cpp's convert permute: HF row h*hd + c*(hd/2) + i -> GGUF row h*hd + 2*i + c.
 std::vector<float> permute_rows(const std::vector<float>& hf, int64_t n_heads, int64_t cols) {
   const int64_t rows = static_cast<int64_t>(hf.size()) / cols, hd = rows / n_heads, half = hd / 2;
@@ -119,12 +127,12 @@ void random_normal(uint64_t seed, const std::string& key, float* out, int64_t n)
   }
 }
 
-uint64_t model_weight_bytes(const ModelConfig& c, DType dtype) {
+uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32) {
   uint64_t total = 0;
   for (const auto& t : plan_tensors(c)) {
     uint64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    total += n * dtype_size(dtype);
+    total += n * dtype_size(vectors_f32 && t.shape.size() == 1 ? DType::kF32 : dtype);
   }
   return total;
 }
@@ -152,7 +160,7 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, cons
   }
   for (const auto& [k, v] : o.extra_gguf_meta) w.set(k, v);
 
-  const uint64_t total = model_weight_bytes(c, o.dtype);
+  const uint64_t total = model_weight_bytes(c, o.dtype, /*vectors_f32=*/true);
   auto written = std::make_shared<uint64_t>(0);
   if (c.llama3_rope_scaling) {
     // llama.cpp stores the llama3 scaling as per-pair divisors, always F32.
@@ -160,11 +168,17 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, cons
   }
   for (const TensorPlan& t : plan_tensors(c)) {
     TensorPlan plan = t;
-    w.add_tensor(t.gguf_name, o.dtype, t.shape, [plan, &o, written, total](AtomicFileWriter& fw) {
+    // As llama.cpp's converter: 1-D tensors (norms, biases) are F32 whatever the matrices
+    // are, holding the values the Hugging Face checkpoint of the same seed holds in `dtype`.
+    const bool vector = t.shape.size() == 1;
+    const DType stored = vector ? DType::kF32 : o.dtype;
+    w.add_tensor(t.gguf_name, stored, t.shape,
+                 [plan, &o, written, total, vector, stored](AtomicFileWriter& fw) {
       std::vector<float> v = tensor_values(plan, o);
+      if (vector) round_through(o.dtype, &v);
       if (plan.permute_heads > 0) v = permute_rows(v, plan.permute_heads, plan.shape[1]);
-      STRATA_TRY(write_values(fw, v, o.dtype));
-      *written += v.size() * dtype_size(o.dtype);
+      STRATA_TRY(write_values(fw, v, stored));
+      *written += v.size() * dtype_size(stored);
       if (o.on_progress) o.on_progress(*written, total);
       return Status::ok();
     });
@@ -176,7 +190,7 @@ Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const 
                        uint64_t max_shard_bytes) {
   ::mkdir(dir.c_str(), 0755);
   nlohmann::json j;
-  j["model_type"] = c.arch_name;
+  j["model_type"] = arch_display_name(c.arch);  // "mistral" even where its GGUF says "llama"
   const char* cls = c.arch == Arch::kQwen2 ? "Qwen2ForCausalLM"
                     : c.arch == Arch::kQwen3 ? "Qwen3ForCausalLM"
                     : c.arch == Arch::kMistral ? "MistralForCausalLM" : "LlamaForCausalLM";

@@ -15,7 +15,9 @@
 namespace strata {
 
 struct RandomModelOptions {
-  DType dtype = DType::kF16;    // matrices; norms and biases too (as real checkpoints do)
+  // Matrices; in a Hugging Face directory norms and biases too (as real checkpoints are). A
+  // GGUF stores 1-D tensors as F32 holding the same values, as llama.cpp's converter does.
+  DType dtype = DType::kF16;
   uint64_t seed = 0;
   float weight_std = 0.02f;     // normal(0, std) for matrices and biases
   float norm_jitter = 0.0f;     // norms are 1 + jitter * normal(0, 1); 0 gives exactly 1
@@ -26,8 +28,9 @@ struct RandomModelOptions {
   std::function<void(uint64_t, uint64_t)> on_progress;
 };
 
-// Total tensor bytes of the model `c` in `dtype`.
-uint64_t model_weight_bytes(const ModelConfig& c, DType dtype);
+// Total tensor bytes of the model `c` in `dtype` (1-D tensors in F32 when `vectors_f32`, as
+// a GGUF stores them).
+uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32 = false);
 
 // Writes `c` with random weights to a GGUF file at `path` (atomically).
 [[nodiscard]] Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& opts,

@@ -45,10 +45,11 @@ ModelConfig with_llama3_scaling(ModelConfig c, float factor) {
   return c;
 }
 
-constexpr const char* kLlama3Json = "tokenizers/llama3/tokenizer.json";
-constexpr const char* kQwenJson = "tokenizers/qwen3/tokenizer.json";
-constexpr const char* kLlamaSpmGguf = "tokenizers/vectors/ggml-vocab-llama-spm.gguf";
-constexpr const char* kStoriesGguf = "models/stories260K/stories260K.gguf";
+// Files in strata's data folder (data/ in the repository, share/strata when installed).
+constexpr const char* kLlama3Json = "tokenizers/llama3/tokenizer.json.zst";
+constexpr const char* kQwenJson = "tokenizers/qwen3/tokenizer.json.zst";
+constexpr const char* kMistralJson = "tokenizers/mistral/tokenizer.json.zst";
+constexpr const char* kStoriesGguf = "models/stories260K.gguf";
 
 std::vector<ModelShape> build_shapes() {
   std::vector<ModelShape> s;
@@ -78,13 +79,17 @@ std::vector<ModelShape> build_shapes() {
                                                               131072, 500000.0f, 1e-5f, true}),
                                    32.0f),
                ShapeVocab::kTokenizerJson, kLlama3Json, "llama-bpe"});
-  // Mistral-7B-v0.1: sliding-window attention over 4096 positions, Llama 2's 32,000-token
-  // SentencePiece vocabulary.
+  // Mistral-7B-v0.1: sliding-window attention over 4096 positions, its 32,000-token
+  // SentencePiece vocabulary (a SentencePiece-style tokenizer.json).
   ModelConfig mistral = make_config(
       Arch::kMistral, {4096, 14336, 32, 32, 8, 128, 32000, 32768, 10000.0f, 1e-5f, false});
   mistral.sliding_window = 4096;
+  // llama.cpp has no GGUF architecture "mistral": its converter writes Mistral 7B as "llama"
+  // (the same layers). strata also reads llama.attention.sliding_window, which llama.cpp
+  // ignores (it attends to the whole context, the same below 4096 positions).
+  mistral.arch_name = "llama";
   s.push_back(
-      {"mistral-7b", "Mistral 7B v0.1", mistral, ShapeVocab::kGgufVocab, kLlamaSpmGguf, ""});
+      {"mistral-7b", "Mistral 7B v0.1", mistral, ShapeVocab::kTokenizerJson, kMistralJson, ""});
   s.push_back({"llama-3.1-8b", "Llama 3.1 8B",
                with_llama3_scaling(make_config(Arch::kLlama, {4096, 14336, 32, 32, 8, 128, 128256,
                                                               131072, 500000.0f, 1e-5f, false}),

@@ -2,7 +2,7 @@
 // The exact shapes of real, published models (hidden size, FFN, layers, heads, vocabulary,
 // RoPE, norms, tied embeddings, biases) so random-weight models of those shapes can be
 // written and benchmarked without downloading the weights. Each shape names the real
-// tokenizer its family ships, as a file under the project's shared/ directory.
+// tokenizer its family ships, as a file in strata's data folder (core/data_dir.h).
 
 #include <cstdint>
 #include <string>
@@ -15,7 +15,7 @@ namespace strata {
 
 // Where a shape's tokenizer comes from.
 enum class ShapeVocab {
-  kTokenizerJson,  // a Hugging Face tokenizer.json (byte-level BPE), tokenizer_config.json beside
+  kTokenizerJson,  // a Hugging Face tokenizer.json (.zst), tokenizer_config.json beside
   kGgufVocab,      // the tokenizer.ggml.* keys of a GGUF file (SentencePiece)
 };
 
@@ -24,7 +24,7 @@ struct ModelShape {
   std::string display_name;  // "Llama 3.2 1B", as the model card names it
   ModelConfig config;
   ShapeVocab vocab = ShapeVocab::kTokenizerJson;
-  std::string vocab_file;  // relative to the shared/ directory
+  std::string vocab_file;  // relative to the data folder
   std::string gguf_pre;    // tokenizer.ggml.pre for tokenizer.json vocabularies
 };
 

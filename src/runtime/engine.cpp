@@ -1,6 +1,7 @@
 #include "strata/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <cstdio>
 #include <cstring>
@@ -8,6 +9,7 @@
 
 #include "backend/cpu/thread_pool.h"
 #include "backend/device.h"
+#include "core/data_dir.h"
 #include "core/timer.h"
 #include "model/model_source.h"
 #include "runtime/transformer.h"
@@ -58,14 +60,21 @@ Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, float* logi
 }
 
 Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
+  if (opts.n_threads < 0) return Status::errorf("-t must be >= 0 (0 = all), got {}", opts.n_threads);
+  if (opts.n_ctx < 0) return Status::errorf("-c must be >= 0 (0 = the model's), got {}", opts.n_ctx);
+  if (opts.n_batch < 1) return Status::errorf("-b must be >= 1, got {}", opts.n_batch);
   Stopwatch sw;
   std::unique_ptr<Engine> e(new Engine());
-  STRATA_ASSIGN_OR_RETURN(ModelSource m, open_model(opts.model_path));
+  std::string model_path = opts.model_path;
+  if (model_path.empty()) {
+    STRATA_ASSIGN_OR_RETURN(model_path, find_data_file(kBundledModel));
+  }
+  STRATA_ASSIGN_OR_RETURN(ModelSource m, open_model(model_path));
   e->model_ = std::make_unique<ModelSource>(std::move(m));
   STRATA_ASSIGN_OR_RETURN(e->tokenizer_, open_tokenizer(*e->model_, opts.tokenizer_path));
   if (e->tokenizer_->n_vocab() > e->model_->config.n_vocab) {
     return Status::errorf("{}: tokenizer has {} tokens but the model's vocabulary is {}",
-                          opts.model_path, e->tokenizer_->n_vocab(), e->model_->config.n_vocab);
+                          model_path, e->tokenizer_->n_vocab(), e->model_->config.n_vocab);
   }
   const ModelConfig& c = e->model_->config;
   e->n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
@@ -73,7 +82,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   e->n_batch_ = std::clamp<int64_t>(opts.n_batch, 1, e->n_ctx_);
   int threads = opts.n_threads > 0 ? opts.n_threads
                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  e->pool_ = std::make_unique<ThreadPool>(threads);
+  STRATA_ASSIGN_OR_RETURN(e->pool_, ThreadPool::create(threads));
   const PlacementOptions& po = opts.placement;
   if (po.device == "cpu") {
     e->device_ = make_cpu_device();
@@ -92,9 +101,36 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& opts) {
   return e;
 }
 
+Status check_generate_options(const GenerateOptions& o) {
+  const SamplerOptions& s = o.sampling;
+  if (o.n_predict < -1) {
+    return Status::errorf("-n must be -1 (until end of generation) or a count >= 0, got {}",
+                          o.n_predict);
+  }
+  if (!std::isfinite(s.temperature) || s.temperature < 0) {
+    return Status::errorf("--temp must be a finite number >= 0, got {}", s.temperature);
+  }
+  if (s.top_k < 0) return Status::errorf("--top-k must be >= 0 (0 = off), got {}", s.top_k);
+  if (!(s.top_p >= 0 && s.top_p <= 1)) {
+    return Status::errorf("--top-p must be in [0, 1], got {}", s.top_p);
+  }
+  if (!(s.min_p >= 0 && s.min_p <= 1)) {
+    return Status::errorf("--min-p must be in [0, 1], got {}", s.min_p);
+  }
+  if (!std::isfinite(s.repeat_penalty) || s.repeat_penalty <= 0) {
+    return Status::errorf("--repeat-penalty must be a finite number > 0, got {}",
+                          s.repeat_penalty);
+  }
+  if (s.repeat_last_n < 0) {
+    return Status::errorf("--repeat-last-n must be >= 0, got {}", s.repeat_last_n);
+  }
+  return Status::ok();
+}
+
 Status Engine::generate(const GenerateOptions& opts,
                         const std::function<void(std::string_view)>& on_text,
                         GenerateStats* stats) {
+  STRATA_TRY(check_generate_options(opts));
   GenerateStats local;
   GenerateStats& st = stats ? *stats : local;
   st = GenerateStats{};
@@ -113,6 +149,7 @@ Status Engine::generate(const GenerateOptions& opts,
   }
   st.n_prompt_tokens = n_prompt;
   st.tokens = prompt;
+  if (opts.on_prompt) opts.on_prompt(prompt);
   const int64_t V = model_->config.n_vocab;
   Sampler sampler(opts.sampling);
   for (int32_t t : prompt) sampler.accept(t);

@@ -1,6 +1,7 @@
 #include "store/layer_layout.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/units.h"
 
@@ -51,10 +52,15 @@ LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs,
   uint64_t side = slot;
   for (int i : order) {
     TensorPlace& p = L.tensors[i];
+    const uint64_t elem_bytes = dtype_size(*p.info->dtype);
     if (p.info->shape.size() == 1 && p.info->dtype != DType::kF32) {
       p.widen = true;
       p.side_offset = align_up(side, kSideAlignBytes);
       side = p.side_offset + static_cast<uint64_t>(p.info->n_elements()) * 4;
+    } else if (p.slot_offset % elem_bytes != 0) {
+      p.realign = true;
+      p.side_offset = align_up(side, kSideAlignBytes);
+      side = p.side_offset + p.info->nbytes;
     }
   }
   L.total_bytes = align_up(side, kDirectIoAlignBytes);
@@ -69,12 +75,16 @@ std::vector<ReadRequest> layout_reads(const LayerLayout& layout, char* base) {
 
 void finalize_layout(const LayerLayout& layout, char* base) {
   for (const TensorPlace& p : layout.tensors) {
-    if (!p.info || !p.widen) continue;
-    const uint16_t* src = reinterpret_cast<const uint16_t*>(base + p.slot_offset);
+    if (!p.info) continue;
+    const char* src = base + p.slot_offset;
+    if (p.realign) std::memcpy(base + p.side_offset, src, p.info->nbytes);
+    if (!p.widen) continue;
     float* dst = reinterpret_cast<float*>(base + p.side_offset);
     const int64_t n = p.info->n_elements();
     for (int64_t k = 0; k < n; ++k) {
-      dst[k] = p.info->dtype == DType::kF16 ? f16_to_f32(src[k]) : bf16_to_f32(src[k]);
+      uint16_t h;  // the source may be misaligned too
+      std::memcpy(&h, src + 2 * k, 2);
+      dst[k] = p.info->dtype == DType::kF16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
   }
 }
@@ -85,7 +95,7 @@ void layout_views(const LayerLayout& layout, const char* base, WeightView* views
     views[i] = WeightView{};
     if (!p.info) continue;
     WeightView v;
-    v.data = base + (p.widen ? p.side_offset : p.slot_offset);
+    v.data = base + (p.widen || p.realign ? p.side_offset : p.slot_offset);
     v.dtype = p.widen ? DType::kF32 : *p.info->dtype;
     v.rows = p.info->shape.size() == 2 ? p.info->shape[0] : 1;
     v.cols = p.info->shape.back();

@@ -3,7 +3,9 @@
 // extents (its tensors' byte ranges, merged across small gaps, widened to 4 KiB boundaries for
 // direct I/O) and lands in a slot at the same relative positions, so tensor views point
 // straight into the read buffer with no copy. 1-D tensors stored as F16/BF16 (norms, biases)
-// are widened to F32 into a side area after the read.
+// are widened to F32 into a side area after the read, and a tensor whose file offset is not a
+// multiple of its element size (a safetensors header of odd length) is copied there too, so
+// no kernel ever loads a misaligned element.
 
 #include <cstdint>
 #include <vector>
@@ -25,6 +27,7 @@ struct TensorPlace {
   const TensorInfo* info = nullptr;  // nullptr: absent optional tensor
   uint64_t slot_offset = 0;          // of the tensor's stored bytes
   bool widen = false;                // 1-D F16/BF16 -> F32 at side_offset
+  bool realign = false;              // misaligned: its bytes copied to side_offset
   uint64_t side_offset = 0;
 };
 
@@ -45,7 +48,8 @@ LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs,
 // Read requests that fill a buffer laid out as `layout` at `base` (4096-aligned).
 std::vector<ReadRequest> layout_reads(const LayerLayout& layout, char* base);
 
-// Widens 1-D F16/BF16 tensors into the side area. Run on host memory after the read.
+// Widens 1-D F16/BF16 tensors and copies misaligned ones into the side area. Run on host
+// memory after the read.
 void finalize_layout(const LayerLayout& layout, char* base);
 
 // Views of the tensors of a buffer laid out as `layout` at `base` (host or device memory).

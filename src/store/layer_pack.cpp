@@ -25,7 +25,8 @@ namespace strata {
 namespace {
 
 constexpr const char* kPackFormat = "strata-layer-pack";
-constexpr uint64_t kPackVersion = 1;
+// 2: the manifest binds the pack to its source's content (source.fingerprint).
+constexpr uint64_t kPackVersion = 2;
 // Regions start on a direct I/O block so each layer is one aligned O_DIRECT read.
 constexpr uint64_t kRegionAlignBytes = 4096;
 // Tensors start on a cache line inside their region (what TensorLoader gives the kernels).
@@ -73,6 +74,43 @@ Result<uint64_t> source_size_bytes(const ModelSource& m) {
     total += static_cast<uint64_t>(st.st_size);
   }
   return total;
+}
+
+// What binds a pack to the bytes it was converted from, cheaply enough to check on every
+// open: XXH64 over each source file's first MiB (header and tensor index) and 256 blocks of
+// 4 KiB spread evenly over the rest. Two models of one architecture and size (make-model
+// with another seed, another fine-tune) differ in those blocks; a full re-hash would cost a
+// read of the whole model on every run.
+constexpr uint64_t kFingerprintHeadBytes = 1 * MiB;
+constexpr uint64_t kFingerprintBlockBytes = 4096;
+constexpr uint64_t kFingerprintBlocks = 256;
+
+Result<uint64_t> source_fingerprint(const ModelSource& m) {
+  XXH64_state_t* state = XXH64_createState();
+  if (!state) return Status::error("XXH64_createState: out of memory");
+  std::unique_ptr<XXH64_state_t, XXH_errorcode (*)(XXH64_state_t*)> guard(state, XXH64_freeState);
+  XXH64_reset(state, 0);
+  std::vector<char> buf(kFingerprintHeadBytes);
+  for (const std::string& path : m.index.files) {
+    STRATA_ASSIGN_OR_RETURN(File f, File::open(path));
+    const uint64_t size = f.size_bytes();
+    XXH64_update(state, &size, sizeof(size));
+    const uint64_t head = std::min(size, kFingerprintHeadBytes);
+    STRATA_TRY(f.read_at(0, buf.data(), head));
+    XXH64_update(state, buf.data(), head);
+    if (size <= head + kFingerprintBlockBytes) {
+      STRATA_TRY(f.read_at(head, buf.data(), size - head));
+      XXH64_update(state, buf.data(), size - head);
+      continue;
+    }
+    const uint64_t span = size - head - kFingerprintBlockBytes;
+    for (uint64_t i = 0; i < kFingerprintBlocks; ++i) {
+      const uint64_t at = head + span / (kFingerprintBlocks - 1) * i;
+      STRATA_TRY(f.read_at(at, buf.data(), kFingerprintBlockBytes));
+      XXH64_update(state, buf.data(), kFingerprintBlockBytes);
+    }
+  }
+  return XXH64_digest(state);
 }
 
 // Makes a rename or unlink in `dir` durable (POSIX leaves it in the page cache otherwise).
@@ -212,9 +250,11 @@ Status write_layer_pack(const ModelSource& model, const std::string& dir,
   nlohmann::ordered_json j;
   j["format"] = kPackFormat;
   j["version"] = kPackVersion;
+  STRATA_ASSIGN_OR_RETURN(const uint64_t fingerprint, source_fingerprint(model));
   j["source"] = {{"path", model.path},
                  {"format", model_format_name(model.format)},
-                 {"size_bytes", source_bytes}};
+                 {"size_bytes", source_bytes},
+                 {"fingerprint", fmt::format("{:016x}", fingerprint)}};
   j["n_layer"] = model.config.n_layer;
   j["globals"] = region_json(plan[0].region);
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
@@ -278,6 +318,17 @@ class ManifestParser {
     return v->get<std::string>();
   }
 
+  // A 64-bit value written as 1 to 16 hex digits.
+  Result<uint64_t> hex64(const json& obj, const char* key, const std::string& where) const {
+    STRATA_ASSIGN_OR_RETURN(std::string hex, str(obj, key, where));
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), v, 16);
+    if (hex.empty() || hex.size() > 16 || ec != std::errc() || end != hex.data() + hex.size()) {
+      return error("{}.{} must be 1 to 16 hex digits, got \"{}\"", where, key, hex);
+    }
+    return v;
+  }
+
   // A region, checked against pack.bin's size and the direct I/O alignment. `field` names it
   // in the JSON ("layers[3]"), `where` in words ("layer 3").
   Result<PackRegion> region(const json& obj, const std::string& field, const std::string& where,
@@ -285,11 +336,7 @@ class ManifestParser {
     PackRegion r;
     STRATA_ASSIGN_OR_RETURN(r.offset, u64(obj, "offset", field));
     STRATA_ASSIGN_OR_RETURN(r.nbytes, u64(obj, "nbytes", field));
-    STRATA_ASSIGN_OR_RETURN(std::string hex, str(obj, "xxh64", field));
-    auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), r.xxh64, 16);
-    if (hex.empty() || hex.size() > 16 || ec != std::errc() || end != hex.data() + hex.size()) {
-      return error("{}.xxh64 must be 1 to 16 hex digits, got \"{}\"", field, hex);
-    }
+    STRATA_ASSIGN_OR_RETURN(r.xxh64, hex64(obj, "xxh64", field));
     if (r.offset % kRegionAlignBytes != 0) {
       return error("{} offset {} is not {}-byte aligned", where, r.offset, kRegionAlignBytes);
     }
@@ -360,6 +407,14 @@ Result<LayerPack> open_layer_pack(const std::string& dir, const ModelSource& mod
         "the pack was converted from a source of {} bytes ({}), but {} is {} bytes: "
         "a different model, or it changed since the convert",
         source_bytes, source_path, model.path, model_bytes);
+  }
+  STRATA_ASSIGN_OR_RETURN(uint64_t fingerprint, p.hex64(*source, "fingerprint", "source"));
+  STRATA_ASSIGN_OR_RETURN(const uint64_t model_fingerprint, source_fingerprint(model));
+  if (fingerprint != model_fingerprint) {
+    return p.error(
+        "the pack was converted from other bytes than {} has now (content fingerprint {:016x}, "
+        "now {:016x}): a different model of the same size, or it changed since the convert",
+        model.path, fingerprint, model_fingerprint);
   }
   STRATA_ASSIGN_OR_RETURN(uint64_t n_layer, p.u64(j, "n_layer", "manifest"));
   if (n_layer != static_cast<uint64_t>(model.config.n_layer)) {

@@ -97,16 +97,27 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
       if (!existing) {
         STRATA_LOG_INFO("{}: layers are scattered in the file; writing a layer pack to {} (once)",
                         model_.path, dir);
-        std::filesystem::create_directories(dir);
-        STRATA_TRY(write_layer_pack(model_, dir, nullptr));
-        existing = open_layer_pack(dir, model_);
-        if (!existing) return existing.status();
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        Status written = ec ? Status::errorf("{}: cannot create: {}", dir, ec.message())
+                            : write_layer_pack(model_, dir, nullptr);
+        if (written) {
+          existing = open_layer_pack(dir, model_);
+          if (!existing) return existing.status();
+        } else {
+          // A read-only or full cache costs extra reads, not the run.
+          STRATA_LOG_WARN("cannot write the layer pack ({}); streaming from {} instead, reading "
+                          "extra bytes between its tensors",
+                          written.message(), model_.path);
+        }
       } else {
         STRATA_LOG_INFO("streaming from the cached layer pack {}", dir);
       }
-      pack_ = std::move(existing).value();
-      index_ = &pack_->index;
-      build_layouts();
+      if (existing) {
+        pack_ = std::move(existing).value();
+        index_ = &pack_->index;
+        build_layouts();
+      }
     } else if (scattered) {
       STRATA_LOG_WARN("{}: layers are scattered in the file; streaming will read extra bytes",
                       model_.path);

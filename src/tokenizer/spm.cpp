@@ -16,37 +16,6 @@
 namespace strata {
 namespace {
 
-constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581 "▁"
-
-std::string escape_spaces(std::string_view text, bool space_prefix) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 4 + 3);
-  if (space_prefix) out += kSpaceMark;
-  for (char c : text) {
-    if (c == ' ') {
-      out += kSpaceMark;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string unescape_spaces(std::string_view piece) {
-  std::string out;
-  out.reserve(piece.size());
-  size_t i = 0;
-  while (i < piece.size()) {
-    if (piece.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
-      out.push_back(' ');
-      i += kSpaceMark.size();
-    } else {
-      out.push_back(piece[i++]);
-    }
-  }
-  return out;
-}
-
 // True if `piece` has a "▁" right after a character other than "▁" ("a▁b"): then merges can
 // cross word starts and the text cannot be cut there.
 bool joins_across_space(std::string_view piece) {
@@ -104,16 +73,8 @@ class SpmTokenizer final : public Tokenizer {
 
   std::string token_bytes(int32_t id, int32_t prev) const override {
     if (!vocab_.valid_id(id)) return {};
-    const std::string& b = vocab_.bytes[id];
-    const TokenType t = vocab_.type[id];
-    // SentencePiece drops the dummy-prefix space of the first piece; run.c does so after
-    // BOS. Here: at the start and after any control token (where encode() put one).
-    if (add_space_prefix_ && !b.empty() && b[0] == ' ' &&
-        (t == TokenType::kNormal || t == TokenType::kUserDefined) &&
-        (prev < 0 || (vocab_.valid_id(prev) && vocab_.type[prev] == TokenType::kControl))) {
-      return b.substr(1);
-    }
-    return b;
+    return std::string(add_space_prefix_ ? without_dummy_prefix(vocab_, id, prev)
+                                         : std::string_view(vocab_.bytes[id]));
   }
 
   std::string token_text(int32_t id) const override {
@@ -332,7 +293,7 @@ Result<std::unique_ptr<Tokenizer>> make_spm_tokenizer(SpmSpec spec, const std::s
           return Status::errorf("{}: token '{}' is duplicated (ids {} and {})", source, text,
                                 piece_to_id.find(text), id);
         }
-        v.bytes[i] = unescape_spaces(text);
+        v.bytes[i] = unescape_space_marks(text);
         break;
     }
   }

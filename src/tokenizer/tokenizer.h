@@ -43,14 +43,17 @@ class Tokenizer {
   // From GGUF-style metadata (tokenizer.ggml.* keys). `source` names the file in errors.
   static Result<std::unique_ptr<Tokenizer>> from_gguf_metadata(const Metadata& meta,
                                                                const std::string& source);
-  // From a Hugging Face tokenizer.json, with tokenizer_config.json beside it when present.
+  // From a Hugging Face tokenizer.json (or a zstd-compressed one), with tokenizer_config.json
+  // beside it when present.
   static Result<std::unique_ptr<Tokenizer>> from_tokenizer_json(const std::string& path);
   // From a llama2.c tokenizer file (tok512.bin, tokenizer.bin) for a model of `n_vocab`
   // tokens; n_vocab <= 0 reads every token in the file.
   static Result<std::unique_ptr<Tokenizer>> from_llama2c(const std::string& path, int32_t n_vocab);
-  // Any of the above by looking at `path`: a GGUF file (its metadata), a tokenizer.json, a
-  // directory holding tokenizer.json, or else a llama2.c tokenizer file.
-  static Result<std::unique_ptr<Tokenizer>> from_file(const std::string& path);
+  // Any of the above by looking at `path`: a GGUF file (its metadata), a tokenizer.json
+  // (plain or zstd-compressed), a directory holding tokenizer.json, or else a llama2.c
+  // tokenizer file, read for `llama2c_n_vocab` tokens (<= 0: all).
+  static Result<std::unique_ptr<Tokenizer>> from_file(const std::string& path,
+                                                      int32_t llama2c_n_vocab = 0);
 
   // "spm" or "bpe".
   virtual std::string kind() const = 0;

@@ -1,8 +1,12 @@
 // Tokenizer::from_tokenizer_json: Hugging Face tokenizers' serialization (tokenizer.json) of
-// a byte-level BPE model, plus the transformers tokenizer_config.json beside it for the
-// special tokens and add_bos/add_eos. Anything the byte-level BPE here cannot reproduce
-// (other models, normalizers or pre-tokenizers) is an error naming it, never a silent
-// difference.
+// a BPE model, byte-level (GPT-2, Llama 3, Qwen) or SentencePiece-style (Llama 2, Mistral:
+// the Prepend/Replace "▁" normalizer or a Metaspace pre-tokenizer, byte fallback), plus the
+// transformers tokenizer_config.json beside it for the special tokens and add_bos/add_eos.
+// tokenizer.json is the authority, as in the tokenizers library: tokenizer_config.json's
+// `legacy` changes only how transformers converts a slow tokenizer, and a legacy=false
+// conversion is written as Metaspace(prepend_scheme "first", split false), which is read
+// here. Anything this BPE cannot reproduce (other models, normalizers or pre-tokenizers) is
+// an error naming it, never a silent difference.
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +15,7 @@
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_json_sax.h"
+#include "tokenizer/vocab.h"
 
 namespace strata {
 namespace {
@@ -33,7 +38,13 @@ struct PreTokenizerConfig {
   std::vector<std::string> regexes;
   bool add_prefix_space = false;
   bool byte_level = false;
+  bool metaspace = false;
+  BpeSpec::Prepend metaspace_prepend = BpeSpec::Prepend::kIfNoSpace;
+  bool metaspace_split = true;
 };
+
+// The SentencePiece space mark as the JSON holds it.
+bool is_space_mark(const json& v) { return v.is_string() && v.get<std::string>() == kSpaceMark; }
 
 Status parse_pre_tokenizer(const json& p, PreTokenizerConfig* cfg) {
   if (p.is_null()) return Status::ok();
@@ -79,6 +90,34 @@ Status parse_pre_tokenizer(const json& p, PreTokenizerConfig* cfg) {
     }
     return Status::ok();
   }
+  if (type == "Metaspace") {
+    if (cfg->metaspace || cfg->byte_level || !cfg->regexes.empty()) {
+      return Status::error("pre_tokenizer Metaspace combined with other pre-tokenizers is not "
+                           "supported");
+    }
+    if (!is_space_mark(p.value("replacement", json()))) {
+      return Status::error("pre_tokenizer Metaspace with a replacement other than \"\u2581\" is "
+                           "not supported");
+    }
+    cfg->metaspace = true;
+    const std::string scheme = p.value("prepend_scheme", std::string("always"));
+    if (scheme == "always") {
+      cfg->metaspace_prepend = BpeSpec::Prepend::kIfNoSpace;
+    } else if (scheme == "first") {
+      cfg->metaspace_prepend = BpeSpec::Prepend::kFirstIfNoSpace;
+    } else if (scheme == "never") {
+      cfg->metaspace_prepend = BpeSpec::Prepend::kNone;
+    } else {
+      return Status::errorf("pre_tokenizer Metaspace prepend_scheme '{}' is unknown", scheme);
+    }
+    // Files older than prepend_scheme say add_prefix_space; false means "never".
+    if (p.contains("add_prefix_space") && p["add_prefix_space"].is_boolean() &&
+        !p["add_prefix_space"].get<bool>()) {
+      cfg->metaspace_prepend = BpeSpec::Prepend::kNone;
+    }
+    cfg->metaspace_split = p.value("split", true);
+    return Status::ok();
+  }
   if (type == "Digits") {
     cfg->regexes.push_back(p.value("individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)");
     return Status::ok();
@@ -86,15 +125,37 @@ Status parse_pre_tokenizer(const json& p, PreTokenizerConfig* cfg) {
   return Status::errorf("pre_tokenizer type {} is not supported", type);
 }
 
-Status parse_normalizer(const json& n, bool* nfc) {
+struct NormalizerConfig {
+  bool nfc = false;
+  bool prepend_space_mark = false;  // Prepend("▁")
+  bool spaces_to_marks = false;     // Replace(" ", "▁")
+};
+
+Status parse_normalizer(const json& n, NormalizerConfig* cfg) {
   if (n.is_null()) return Status::ok();
   const std::string type = n.value("type", "");
   if (type == "NFC") {
-    *nfc = true;
+    cfg->nfc = true;
+    return Status::ok();
+  }
+  if (type == "Prepend") {
+    if (!is_space_mark(n.value("prepend", json()))) {
+      return Status::error("normalizer Prepend of anything but \"\u2581\" is not supported");
+    }
+    cfg->prepend_space_mark = true;
+    return Status::ok();
+  }
+  if (type == "Replace") {
+    const json& pat = n.value("pattern", json());
+    if (!pat.is_object() || pat.value("String", json()) != json(" ") ||
+        !is_space_mark(n.value("content", json()))) {
+      return Status::error("normalizer Replace other than \" \" -> \"\u2581\" is not supported");
+    }
+    cfg->spaces_to_marks = true;
     return Status::ok();
   }
   if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
-    for (const json& sub : n["normalizers"]) STRATA_TRY(parse_normalizer(sub, nfc));
+    for (const json& sub : n["normalizers"]) STRATA_TRY(parse_normalizer(sub, cfg));
     return Status::ok();
   }
   return Status::errorf("normalizer type {} is not supported", type.empty() ? "?" : type);
@@ -121,7 +182,7 @@ Status build_spec(TokenizerJsonDoc* file, const json& cfg, BpeSpec* spec) {
   const json& model = doc["model"];
   const std::string type = model.value("type", file->has_merges ? "BPE" : "");
   if (type != "BPE") {
-    return Status::errorf("model type '{}' is not supported (only byte-level BPE)", type);
+    return Status::errorf("model type '{}' is not supported (only BPE)", type);
   }
   if (!model.value("continuing_subword_prefix", json()).is_null() &&
       !model["continuing_subword_prefix"].get<std::string>().empty()) {
@@ -132,17 +193,40 @@ Status build_spec(TokenizerJsonDoc* file, const json& cfg, BpeSpec* spec) {
     return Status::error("BPE end_of_word_suffix is not supported");
   }
   spec->ignore_merges = model.value("ignore_merges", false);
+  spec->byte_fallback = model.value("byte_fallback", false);
+  spec->fuse_unk = model.value("fuse_unk", false);
 
   PreTokenizerConfig pre;
   STRATA_TRY(parse_pre_tokenizer(doc.value("pre_tokenizer", json()), &pre));
-  if (!pre.byte_level) {
+  NormalizerConfig norm;
+  STRATA_TRY(parse_normalizer(doc.value("normalizer", json()), &norm));
+  spec->nfc = norm.nfc;
+  if (pre.byte_level) {
+    if (norm.prepend_space_mark || norm.spaces_to_marks) {
+      return Status::error("a ByteLevel pre-tokenizer with a \"\u2581\" normalizer is not "
+                           "supported");
+    }
+    spec->split_regexes = std::move(pre.regexes);
+    spec->add_prefix_space = pre.add_prefix_space;
+  } else if (norm.spaces_to_marks || pre.metaspace) {
+    // SentencePiece style: legacy files normalize (Prepend + Replace, no pre-tokenizer),
+    // newer ones use the Metaspace pre-tokenizer.
+    if (!pre.regexes.empty()) {
+      return Status::error("SentencePiece-style BPE with a Split pre-tokenizer is not supported");
+    }
+    if (norm.prepend_space_mark && pre.metaspace && pre.metaspace_prepend != BpeSpec::Prepend::kNone) {
+      return Status::error("both a Prepend normalizer and a prepending Metaspace pre-tokenizer");
+    }
+    spec->input = BpeSpec::Input::kSentencePiece;
+    spec->prepend = norm.prepend_space_mark ? BpeSpec::Prepend::kEvery
+                    : pre.metaspace         ? pre.metaspace_prepend
+                                            : BpeSpec::Prepend::kNone;
+    spec->split_at_spaces = pre.metaspace && pre.metaspace_split;
+  } else {
     return Status::error(
-        "not a byte-level BPE (no ByteLevel pre-tokenizer); SentencePiece-style BPE "
-        "tokenizer.json files (Llama 2) are not supported: use the model's GGUF");
+        "neither a byte-level BPE (ByteLevel pre-tokenizer) nor a SentencePiece-style one "
+        "(\"\u2581\" normalizer or Metaspace pre-tokenizer)");
   }
-  spec->split_regexes = std::move(pre.regexes);
-  spec->add_prefix_space = pre.add_prefix_space;
-  STRATA_TRY(parse_normalizer(doc.value("normalizer", json()), &spec->nfc));
 
   // Vocabulary: token -> id. Added tokens may extend it; ids must fit vocab + added.
   if (!file->has_vocab) return Status::error("model.vocab is missing or not an object");
@@ -201,9 +285,7 @@ Status build_spec(TokenizerJsonDoc* file, const json& cfg, BpeSpec* spec) {
     spec->added.push_back(std::move(t));
   }
 
-  if (!file->has_merges) {
-    return Status::error("byte-level BPE without merges (model.merges is missing)");
-  }
+  if (!file->has_merges) return Status::error("BPE without merges (model.merges is missing)");
   spec->merges = std::move(file->merges);
 
   // Special tokens: tokenizer_config.json names them by content.
@@ -303,7 +385,7 @@ Result<json> parse_json_file(const std::string& path) {
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::string& path) {
   TokenizerJsonDoc file;
   {
-    STRATA_ASSIGN_OR_RETURN(const std::string text, read_file_to_string(path, kMaxJsonBytes));
+    STRATA_ASSIGN_OR_RETURN(const std::string text, read_file_decompressed(path, kMaxJsonBytes));
     STRATA_ASSIGN_OR_RETURN(file, read_tokenizer_json(path, text));
   }
   json cfg;

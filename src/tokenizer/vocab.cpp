@@ -123,6 +123,45 @@ std::vector<AddedToken> added_tokens_from_types(const Vocab& vocab) {
   return out;
 }
 
+std::string escape_spaces(std::string_view text, bool space_prefix) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 4 + 3);
+  if (space_prefix) out += kSpaceMark;
+  for (char c : text) {
+    if (c == ' ') {
+      out += kSpaceMark;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string unescape_space_marks(std::string_view piece) {
+  std::string out;
+  out.reserve(piece.size());
+  size_t i = 0;
+  while (i < piece.size()) {
+    if (piece.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
+      out.push_back(' ');
+      i += kSpaceMark.size();
+    } else {
+      out.push_back(piece[i++]);
+    }
+  }
+  return out;
+}
+
+std::string_view without_dummy_prefix(const Vocab& vocab, int32_t id, int32_t prev) {
+  const std::string& b = vocab.bytes[id];
+  const TokenType t = vocab.type[id];
+  if (!b.empty() && b[0] == ' ' && (t == TokenType::kNormal || t == TokenType::kUserDefined) &&
+      (prev < 0 || (vocab.valid_id(prev) && vocab.type[prev] == TokenType::kControl))) {
+    return std::string_view(b).substr(1);
+  }
+  return b;
+}
+
 int byte_token_value(std::string_view text) {
   if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
   int v = 0;

@@ -65,6 +65,17 @@ void resolve_end_of_generation(const Vocab& vocab, SpecialTokens* special);
 // The matcher entries for every control, user-defined and unknown token of `vocab`.
 std::vector<AddedToken> added_tokens_from_types(const Vocab& vocab);
 
+// SentencePiece's space mark, U+2581 "▁".
+inline constexpr std::string_view kSpaceMark = "\xE2\x96\x81";
+// `text` with every ' ' written as "▁", after a "▁" when `space_prefix`.
+std::string escape_spaces(std::string_view text, bool space_prefix);
+// `piece` with every "▁" written as ' '.
+std::string unescape_space_marks(std::string_view piece);
+// The bytes of token `id`, without the leading space a dummy prefix put there: SentencePiece
+// drops it for the first piece, run.c and llama.cpp after BOS; here at the start (prev < 0)
+// and after any control token, where encode() prepended one.
+std::string_view without_dummy_prefix(const Vocab& vocab, int32_t id, int32_t prev);
+
 // Parses "<0xAB>" into 0xAB; -1 if `text` is not a byte token name.
 int byte_token_value(std::string_view text);
 

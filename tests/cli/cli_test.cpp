@@ -15,12 +15,15 @@
 #include "format/safetensors_writer.h"
 #include "model/config.h"
 #include "model/model_writer.h"
+#include "core/file.h"
+#include "tokenizer/gguf_vocab_writer.h"
 
 namespace strata {
 namespace {
 
-const std::string kShared = STRATA_SHARED_DIR;
-const std::string kGguf = kShared + "/models/stories260K/stories260K.gguf";
+const std::string kData = STRATA_DATA;
+const std::string kTestData = STRATA_TEST_DATA;
+const std::string kGguf = kData + "/models/stories260K.gguf";
 
 using Output = test::CliOutput;
 using test::read_all;
@@ -29,7 +32,7 @@ std::string temp_dir() { return test::make_temp_dir("cli"); }
 Output run(const std::string& args) { return test::run_cli(args); }
 
 nlohmann::json reference() {
-  std::ifstream f(kShared + "/reference/stories260K.json");
+  std::ifstream f(kTestData + "/reference/stories260K.json");
   return nlohmann::json::parse(f);
 }
 
@@ -47,8 +50,8 @@ TEST(CliRun, GgufMatchesRunCStdout) {
 
 TEST(CliRun, Llama2cCheckpointMatchesRunCStdout) {
   auto ref = reference();
-  Output o = run("run -m " + kShared + "/models/stories260K/stories260K.bin --tokenizer " + kShared +
-                 "/models/stories260K/tok512.bin -p 'Once upon a time' -n 36 --temp 0 -t 1");
+  Output o = run("run -m " + kTestData + "/models/stories260K.bin --tokenizer " + kTestData +
+                 "/models/tok512.bin -p 'Once upon a time' -n 36 --temp 0 -t 1");
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_EQ(o.out, ref["cases"][0]["stdout"].get<std::string>());
 }
@@ -75,7 +78,7 @@ TEST(CliRun, DumpLogitsMatchesRunC) {
   ASSERT_EQ(o.code, 0) << o.err;
   std::ifstream f(dir + "/logits.f32", std::ios::binary);
   std::vector<float> got((std::istreambuf_iterator<char>(f)), {});
-  std::ifstream r(kShared + "/reference/stories260K-runc-n40-logits.f32", std::ios::binary);
+  std::ifstream r(kTestData + "/reference/stories260K-runc-n40-logits.f32", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(r)), {});
   std::string got_bytes;
   {
@@ -108,8 +111,8 @@ TEST(CliRun, SeededSamplingIsReproducible) {
 TEST(CliRun, ScatteredLayersAreStreamedThroughAnAutomaticPack) {
   auto ref = reference();
   std::string cache = temp_dir();
-  std::string args = "run -m " + kShared + "/models/stories260K/stories260K.bin --tokenizer " +
-                     kShared + "/models/stories260K/tok512.bin -p 'Once upon a time' -n 36 --temp 0 "
+  std::string args = "run -m " + kTestData + "/models/stories260K.bin --tokenizer " +
+                     kTestData + "/models/tok512.bin -p 'Once upon a time' -n 36 --temp 0 "
                      "-ngl 2 --offload-to disk --prefetch 1";
   Output o = test::run_cli(args, "STRATA_CACHE_DIR=" + cache);
   const std::string& out = o.out;
@@ -120,6 +123,51 @@ TEST(CliRun, ScatteredLayersAreStreamedThroughAnAutomaticPack) {
   EXPECT_NE(err.find("writing a layer pack"), std::string::npos) << err;
   EXPECT_NE(err.find("layer pack"), std::string::npos) << err;
   std::filesystem::remove_all(cache);
+}
+
+// A Hugging Face directory in Llama 2 / Mistral layout, its tokenizer a SentencePiece-style
+// tokenizer.json (the real Mistral-7B one), and the GGUF of the same weights with the
+// vocabulary make-model would write: the same prompt ids and the same greedy text.
+TEST(CliRun, SentencePieceTokenizerJsonDirectoryMatchesItsGguf) {
+  const std::string dir = temp_dir();
+  ModelConfig c;
+  c.arch = Arch::kMistral;
+  c.arch_name = "llama";  // as llama.cpp's converter names Mistral 7B
+  c.n_layer = 2;
+  c.n_embd = 64;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.head_dim = 16;
+  c.n_ff = 128;
+  c.n_vocab = 32000;
+  c.n_ctx_train = 512;
+  c.rope_style = RopeStyle::kInterleaved;
+  RandomModelOptions o;
+  o.dtype = DType::kBF16;
+  o.seed = 11;
+  o.weight_std = 0.2f;  // far from uniform, so greedy decoding depends on every weight
+  const std::string json = kData + "/tokenizers/mistral/tokenizer.json.zst";
+  auto vocab = gguf_vocab_from_tokenizer_json(json, "", c.n_vocab);
+  ASSERT_TRUE(vocab.is_ok()) << vocab.status().message();
+  o.extra_gguf_meta = *vocab;
+  ASSERT_TRUE(write_random_gguf(c, o, dir + "/model.gguf").is_ok());
+  ASSERT_TRUE(write_random_hf(c, o, dir + "/hf").is_ok());
+  auto text = read_file_decompressed(json);
+  ASSERT_TRUE(text.is_ok());
+  write_all(dir + "/hf/tokenizer.json", *text);
+  std::filesystem::copy_file(kData + "/tokenizers/mistral/tokenizer_config.json",
+                             dir + "/hf/tokenizer_config.json");
+  const std::string args = " -p 'The capital of France is' -n 24 --temp 0 -q --ignore-eos";
+  Output a = run("run -m " + dir + "/hf" + args);
+  Output b = run("run -m " + dir + "/model.gguf" + args);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_GT(a.out.size(), std::string("The capital of France is").size() + 24);
+  Output ta = run("tokenize --ids -m " + dir + "/hf 'Hello world, 3.14 caf\xc3\xa9'");
+  Output tb = run("tokenize --ids -m " + dir + "/model.gguf 'Hello world, 3.14 caf\xc3\xa9'");
+  EXPECT_EQ(ta.out, tb.out);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CliInspect, ShowsHyperParametersAndTensors) {
@@ -144,13 +192,7 @@ TEST(CliInspect, ShowsHyperParametersAndTensors) {
 
 // ---- bad input: one line "strata: error: <file>: ...", non-zero exit, no crash ----
 
-void expect_clean_error(const Output& o, const std::string& must_contain, const std::string& what) {
-  EXPECT_NE(o.code, 0) << what;
-  EXPECT_LT(o.code, 128) << what << ": killed by a signal";
-  EXPECT_EQ(o.err.rfind("strata: error: ", 0), 0u) << what << ": " << o.err;
-  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << what << ": " << o.err;
-  EXPECT_NE(o.err.find(must_contain), std::string::npos) << what << ": " << o.err;
-}
+using test::expect_clean_error;
 
 class CliBadInput : public ::testing::Test {
  protected:

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -47,6 +48,15 @@ CliOutput run_cli(const std::string& args, const std::string& env) {
   o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   o.err = read_all(err_path);
   return o;
+}
+
+void expect_clean_error(const CliOutput& o, const std::string& must_contain,
+                        const std::string& what) {
+  EXPECT_NE(o.code, 0) << what;
+  EXPECT_LT(o.code, 124) << what << ": killed by a signal or timed out";
+  EXPECT_EQ(o.err.rfind("strata: error: ", 0), 0u) << what << ": " << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << what << ": " << o.err;
+  EXPECT_NE(o.err.find(must_contain), std::string::npos) << what << ": " << o.err;
 }
 
 std::string read_all(const std::string& path) {

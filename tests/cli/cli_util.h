@@ -18,6 +18,11 @@ std::string make_temp_dir(const std::string& tag);
 // Runs `STRATA_BINARY args` with `env` ("NAME=value ...", may be empty) before it.
 CliOutput run_cli(const std::string& args, const std::string& env = "");
 
+// Bad input's contract: one line "strata: error: ..." on stderr holding `must_contain`, a
+// non-zero exit below 128 (no signal, no abort). `what` names the case in failures.
+void expect_clean_error(const CliOutput& o, const std::string& must_contain,
+                        const std::string& what);
+
 std::string read_all(const std::string& path);
 void write_all(const std::string& path, const std::string& bytes);
 

@@ -13,7 +13,7 @@
 namespace strata {
 namespace {
 
-const std::string kShared = STRATA_SHARED_DIR;
+const std::string kData = STRATA_DATA;
 
 using Output = test::CliOutput;
 const std::string& dir() { return test::scratch_dir(); }
@@ -56,6 +56,33 @@ TEST(MakeModel, SameSeedGivesSameBytesAnotherSeedDifferentBytes) {
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
+// As llama.cpp's converter: 1-D tensors (norms, biases) are F32 whatever --dtype; llama.cpp
+// refuses an F16 norm ("binary_op: unsupported types"). The Hugging Face directory keeps
+// them in --dtype, as real checkpoints do, and holds the same values.
+TEST(MakeModel, VectorsAreF32InGguf) {
+  for (const char* dtype : {"f16", "bf16"}) {
+    SCOPED_TRACE(dtype);
+    const std::string path = dir() + "/vec_" + dtype + ".gguf";
+    Output o = run("make-model --shape qwen2.5-0.5b --layers 1 --dtype " + std::string(dtype) +
+                   " --out " + path);
+    ASSERT_EQ(o.code, 0) << o.err;
+    nlohmann::json j = inspect(path);
+    int vectors = 0, matrices = 0;
+    for (const auto& t : j["tensors"]) {
+      if (t["shape"].size() == 1) {
+        EXPECT_EQ(t["dtype"], "F32") << t["name"];
+        ++vectors;
+      } else {
+        EXPECT_EQ(t["dtype"], dtype == std::string("f16") ? "F16" : "BF16") << t["name"];
+        ++matrices;
+      }
+    }
+    EXPECT_EQ(vectors, 2 + 3 + 1);  // attn/ffn norms, q/k/v biases, output norm
+    EXPECT_EQ(matrices, 8);         // embedding, q, k, v, o, gate, up, down
+    std::filesystem::remove(path);
+  }
+}
+
 TEST(MakeModel, Qwen3ShapeHasTheRealHyperParametersAndTokenizer) {
   // Two layers: the 151,936 x 1024 embedding alone is 311 MB in F16.
   const std::string path = dir() + "/qwen3.gguf";
@@ -84,8 +111,8 @@ TEST(MakeModel, Qwen3ShapeHasTheRealHyperParametersAndTokenizer) {
   // Its GGUF vocabulary encodes like tokenizer.json.
   Output a = run("tokenize -m " + path + " --ids 'Hello world, the capital of France is Paris.'");
   Output b =
-      run("tokenize --tokenizer " + kShared +
-          "/tokenizers/qwen3/tokenizer.json --ids 'Hello world, the capital of France is Paris.'");
+      run("tokenize --tokenizer " + kData +
+          "/tokenizers/qwen3/tokenizer.json.zst --ids 'Hello world, the capital of France is Paris.'");
   ASSERT_EQ(a.code, 0) << a.err;
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.out, b.out);
@@ -120,9 +147,13 @@ TEST(MakeModel, ClearErrors) {
   EXPECT_EQ(o.code, 1);
   EXPECT_NE(o.err.find("unknown shape 'llama-9b'"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("llama-3.2-1b"), std::string::npos) << o.err;
-  o = run("make-model --shape llama-3.2-1b --shared-dir /nonexistent --out " + dir() + "/x.gguf");
+  // The tokenizers come from the data folder; a wrong STRATA_DATA_DIR names what it missed.
+  o = test::run_cli("make-model --shape llama-3.2-1b --out " + dir() + "/x.gguf",
+                    "STRATA_DATA_DIR=/nonexistent");
   EXPECT_EQ(o.code, 1);
-  EXPECT_NE(o.err.find("/nonexistent/tokenizers/llama3/tokenizer.json"), std::string::npos)
+  EXPECT_NE(o.err.find("tokenizers/llama3/tokenizer.json.zst: not found in strata's data folder "
+                       "(searched /nonexistent)"),
+            std::string::npos)
       << o.err;
   EXPECT_FALSE(std::filesystem::exists(dir() + "/x.gguf"));
   o = run("make-model --shape tiny --dtype q4 --out " + dir() + "/x.gguf");

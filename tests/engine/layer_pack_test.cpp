@@ -10,11 +10,13 @@
 #include <fstream>
 #include <functional>
 
+#include "backend/device.h"
 #include "core/file.h"
 #include "engine/test_util.h"
 #include "model/model_source.h"
 #include "model/model_writer.h"
 #include "model/tensor_spec.h"
+#include "store/streaming_store.h"
 
 namespace strata {
 namespace {
@@ -151,7 +153,8 @@ void check_pack(const ModelSource& m, const std::string& pack_dir) {
 
   const nlohmann::json j = read_json(pack_dir + "/manifest.json");
   EXPECT_EQ(j["format"], "strata-layer-pack");
-  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["version"], 2);
+  EXPECT_EQ(j["source"]["fingerprint"].get<std::string>().size(), 16u);
   EXPECT_EQ(j["source"]["path"], m.path);
   EXPECT_EQ(j["source"]["format"], model_format_name(m.format));
   EXPECT_EQ(j["source"]["size_bytes"].get<uint64_t>(), fs::file_size(m.path));
@@ -172,7 +175,7 @@ TEST_F(LayerPackTest, ConvertKeepsEveryTensorsBytes) {
     EXPECT_EQ(calls[i].second, calls[0].second);
   }
   EXPECT_EQ(calls.back().first, calls.back().second);
-  EXPECT_EQ(calls.back().second, model_weight_bytes(m.config, DType::kF16));
+  EXPECT_EQ(calls.back().second, m.index.total_bytes());
   check_pack(m, dir_ + "/pack");
   // Only the two files: the temp files were renamed.
   size_t n_files = 0;
@@ -267,7 +270,8 @@ TEST_F(LayerPackTest, DamagedOrMismatchedPacksAreClearErrors) {
       {"not an object", [](const std::string& d) { write_text(d + "/manifest.json", "[1, 2]"); },
        "must hold a JSON object"},
       {"wrong format", edit([](auto& j) { j["format"] = "gguf"; }), "format is \"gguf\""},
-      {"newer version", edit([](auto& j) { j["version"] = 2; }), "version 2 is not supported"},
+      {"newer version", edit([](auto& j) { j["version"] = 3; }), "version 3 is not supported"},
+      {"older version", edit([](auto& j) { j["version"] = 1; }), "version 1 is not supported"},
       {"n_layer a string", edit([](auto& j) { j["n_layer"] = "2"; }),
        "manifest.n_layer must be a non-negative integer, got \"2\""},
       {"negative offset", edit([](auto& j) { j["layers"][0]["offset"] = -4096; }),
@@ -327,6 +331,10 @@ TEST_F(LayerPackTest, DamagedOrMismatchedPacksAreClearErrors) {
        "converted from a source of 12345 bytes"},
       {"other source format", edit([](auto& j) { j["source"]["format"] = "safetensors"; }),
        "converted from a safetensors model"},
+      {"other source content", edit([](auto& j) { j["source"]["fingerprint"] = "0123abcd"; }),
+       "converted from other bytes than"},
+      {"no fingerprint", edit([](auto& j) { j["source"].erase("fingerprint"); }),
+       "source.fingerprint is missing"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -349,8 +357,35 @@ TEST_F(LayerPackTest, DamagedOrMismatchedPacksAreClearErrors) {
       << other.status().message();
 }
 
+// A pack belongs to the bytes it was converted from: another model of the same architecture
+// and size (another seed) is refused, with and without --verify, never used silently.
+TEST_F(LayerPackTest, APackOfAnotherModelOfTheSameSizeIsRefused) {
+  ModelSource a = make_model(tiny(Arch::kLlama, "llama"), DType::kF16, "seed_a", 1);
+  const std::string pack_dir = convert(a, "pack_a");
+  ASSERT_TRUE(open_layer_pack(pack_dir, a).is_ok());
+  ModelSource b = make_model(tiny(Arch::kLlama, "llama"), DType::kF16, "seed_b", 2);
+  ASSERT_EQ(fs::file_size(a.path), fs::file_size(b.path));
+  auto other = open_layer_pack(pack_dir, b);
+  ASSERT_FALSE(other.is_ok());
+  EXPECT_NE(other.status().message().find("converted from other bytes than " + b.path),
+            std::string::npos)
+      << other.status().message();
+  auto device = make_cpu_device();
+  for (bool verify : {false, true}) {
+    PlacementOptions po;
+    po.gpu_layers = 1;
+    po.offload_to = "disk";
+    po.pack_dir = pack_dir;
+    po.verify = verify;
+    auto store = StreamingStore::create(b, po, *device, 0);
+    ASSERT_FALSE(store.is_ok()) << "verify " << verify;
+    EXPECT_NE(store.status().message().find("converted from other bytes"), std::string::npos)
+        << store.status().message();
+  }
+}
+
 TEST_F(LayerPackTest, CliConvertsTheBundledModel) {
-  const std::string model = std::string(STRATA_SOURCE_DIR) + "/models/stories260K.gguf";
+  const std::string model = std::string(STRATA_SOURCE_DIR) + "/data/models/stories260K.gguf";
   const std::string pack_dir = dir_ + "/stories";
   int code = -1;
   std::string out = test::run_command(

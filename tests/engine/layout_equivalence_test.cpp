@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "engine/test_util.h"
@@ -109,6 +110,40 @@ TEST_P(LayoutEquivalence, HfAndGgufGiveTheSameLogits) {
     EXPECT_GT(diff, 1e-3f);
   }
   std::filesystem::remove_all(dir);
+}
+
+// A safetensors header may have any length, so tensor data can start at an odd offset; no
+// kernel may then load a misaligned float (UBSan): such tensors are realigned on load and
+// give the same bits as the aligned file.
+TEST(LayoutEquivalence, MisalignedSafetensorsDataGivesTheSameLogits) {
+  for (DType dtype : {DType::kF32, DType::kF16}) {
+    SCOPED_TRACE(std::string(dtype_name(dtype)));
+    const std::string dir = test::make_temp_dir("misaligned");
+    RandomModelOptions o;
+    o.dtype = dtype;
+    o.seed = 7;
+    o.weight_std = 0.15f;
+    o.norm_jitter = 0.2f;
+    const ModelConfig c = tiny(Arch::kQwen2, "qwen2");  // biases: 1-D tensors of every kind
+    ASSERT_TRUE(write_random_hf(c, o, dir + "/aligned").is_ok());
+    std::filesystem::copy(dir + "/aligned", dir + "/odd");
+    // One more byte of header (a space inside the JSON, which the format allows) shifts all
+    // the data by one byte.
+    const std::string shard = dir + "/odd/model-00001-of-00001.safetensors";
+    std::string bytes = test::read_file(shard);
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    bytes.insert(8 + n - 1, " ");
+    ++n;
+    std::memcpy(bytes.data(), &n, 8);
+    test::write_file(shard, bytes);
+    const std::vector<int32_t> ids = {1, 17, 42, 99, 5, 64, 127, 3};
+    const std::vector<float> a = run_logits(dir + "/aligned", ids);
+    const std::vector<float> b = run_logits(dir + "/odd", ids);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+    std::filesystem::remove_all(dir);
+  }
 }
 
 std::vector<Variant> variants() {

@@ -159,7 +159,7 @@ class Llama1BShape : public ::testing::Test {
   static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
   static inline std::string dir_, path_;
   // The random model carries no vocabulary: use the real Llama 3 tokenizer (128,256 ids).
-  static inline const std::string kTokenizer = test::kShared + "/tokenizers/llama3/tokenizer.json";
+  static inline const std::string kTokenizer = test::kData + "/tokenizers/llama3/tokenizer.json.zst";
 };
 
 // One test, so ctest (which runs each test in its own process) writes the 2.5 GB model once.

@@ -10,12 +10,12 @@
 namespace strata::test {
 
 nlohmann::json load_reference() {
-  std::ifstream f(kShared + "/reference/stories260K.json");
+  std::ifstream f(kTestData + "/reference/stories260K.json");
   return nlohmann::json::parse(f);
 }
 
 std::vector<float> load_reference_logits() {
-  std::ifstream f(kShared + "/reference/stories260K-runc-n40-logits.f32", std::ios::binary);
+  std::ifstream f(kTestData + "/reference/stories260K-runc-n40-logits.f32", std::ios::binary);
   std::vector<float> v(40 * 512);
   f.read(reinterpret_cast<char*>(v.data()), v.size() * sizeof(float));
   EXPECT_TRUE(f.good());
@@ -42,6 +42,17 @@ std::string run_command(const std::string& cmd, int* exit_code) {
   int st = pclose(p);
   *exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << bytes;
+  EXPECT_TRUE(f.good()) << path;
 }
 
 }  // namespace strata::test

@@ -8,15 +8,19 @@
 
 namespace strata::test {
 
-inline const std::string kShared = STRATA_SHARED_DIR;
-inline const std::string kStoriesGguf = kShared + "/models/stories260K/stories260K.gguf";
-inline const std::string kStoriesBin = kShared + "/models/stories260K/stories260K.bin";
-inline const std::string kTok512 = kShared + "/models/stories260K/tok512.bin";
+inline const std::string kData = STRATA_DATA;          // the repository's data/
+inline const std::string kTestData = STRATA_TEST_DATA;  // tests/data
+inline const std::string kStoriesGguf = kData + "/models/stories260K.gguf";
+inline const std::string kStoriesBin = kTestData + "/models/stories260K.bin";
+inline const std::string kTok512 = kTestData + "/models/tok512.bin";
 
 nlohmann::json load_reference();                 // shared/reference/stories260K.json
 std::vector<float> load_reference_logits();      // [40 x 512]
 std::string make_temp_dir(const std::string& tag);
 // Runs a shell command, returns its stdout; *exit_code gets the exit status.
 std::string run_command(const std::string& cmd, int* exit_code);
+// Whole-file reads and writes (plain, non-atomic: tests build malformed files on purpose).
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& bytes);
 
 }  // namespace strata::test

@@ -22,7 +22,7 @@ namespace {
 
 const std::string kCorpus = std::string(STRATA_SOURCE_DIR) + "/fuzz/corpus";
 const std::string kStories =
-    std::string(STRATA_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+    std::string(STRATA_DATA) + "/models/stories260K.gguf";
 
 std::vector<float> ramp(size_t n) {
   std::vector<float> v(n);

@@ -23,7 +23,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 const std::string kStories =
-    std::string(STRATA_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+    std::string(STRATA_DATA) + "/models/stories260K.gguf";
 constexpr const char* kName = "bad.gguf";
 
 // ggml type ids and GGUF metadata value types used below.
@@ -177,9 +177,12 @@ std::string with_alignment(uint32_t value_type, uint32_t alignment) {
 }
 
 TEST(GgufMalformed, BadAlignment) {
-  for (uint32_t a : {0u, 3u, 48u, 1u << 30}) {
+  // 1, 2 and 4 are powers of two but would let a tensor start at an address its elements
+  // cannot be loaded from (UBSan caught rmsnorm reading a misaligned float).
+  for (uint32_t a : {0u, 1u, 2u, 3u, 4u, 48u, 1u << 30}) {
     EXPECT_THAT(parse_error(with_alignment(kTypeU32, a)),
-                AllOf(HasSubstr(kName), HasSubstr("general.alignment must be a power of two")))
+                AllOf(HasSubstr(kName),
+                      HasSubstr("general.alignment must be a power of two of at least 8")))
         << a;
   }
   auto ok = parse_gguf_bytes(with_alignment(kTypeU32, 64), kName);
@@ -208,9 +211,16 @@ TEST(GgufMalformed, DimensionCounts) {
   EXPECT_THAT(parse_error(zero.str()), HasSubstr("absurd dimension"));
 
   Bytes huge = header(1, 0);
-  tensor_info(huge, "h", {1ull << 40, 1ull << 40}, kF32, 0);
+  tensor_info(huge, "h", {1ull << 41, 4}, kF32, 0);
   huge.pad_to(32);
-  EXPECT_THAT(parse_error(huge.str()), HasSubstr("absurd dimension"));
+  EXPECT_THAT(parse_error(huge.str()), HasSubstr("absurd dimension 0 = 2199023255552"));
+
+  // Each dimension is plausible; their product is not.
+  Bytes product = header(1, 0);
+  tensor_info(product, "p", {1048576, 1048576, 1048576}, kF32, 0);
+  product.pad_to(32);
+  EXPECT_THAT(parse_error(product.str()),
+              HasSubstr("tensor 'p' has 1048576 x 1048576 x 1048576 elements, more than 2^50"));
 }
 
 TEST(GgufMalformed, TensorPastEnd) {

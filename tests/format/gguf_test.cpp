@@ -5,10 +5,10 @@
 namespace strata {
 namespace {
 
-const std::string kShared = STRATA_SHARED_DIR;
+const std::string kData = STRATA_DATA;
 
 TEST(Gguf, ParsesStories260K) {
-  auto r = parse_gguf(kShared + "/models/stories260K/stories260K.gguf");
+  auto r = parse_gguf(kData + "/models/stories260K.gguf");
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ(r->version, 3u);
   EXPECT_EQ(meta_string(r->meta, "general.architecture").value_or(""), "llama");

@@ -35,18 +35,18 @@ TEST(CliTokenize, DefaultModelIds) {
 
 TEST(CliTokenize, PiecesPerLine) {
   const CliResult r =
-      run_tokenize("-m " + kShared + "/models/stories260K/stories260K.gguf 'Once upon'");
+      run_tokenize("-m " + kData + "/models/stories260K.gguf 'Once upon'");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(r.out, "1\t'<s>'\n403\t'Once'\n407\t' upon'\n");
 }
 
 TEST(CliTokenize, OtherTokenizerFiles) {
-  CliResult r = run_tokenize("--ids --tokenizer " + kShared +
-                             "/models/stories260K/tok512.bin 'Once upon a time'");
+  CliResult r = run_tokenize("--ids --tokenizer " + kTestData +
+                             "/models/tok512.bin 'Once upon a time'");
   EXPECT_EQ(r.out, "[1, 403, 407, 261, 378]\n");
-  r = run_tokenize("--ids --special -m " + kShared + "/tokenizers/llama3 '<|begin_of_text|>Hello'");
+  r = run_tokenize("--ids --special -m " + kData + "/tokenizers/llama3 '<|begin_of_text|>Hello'");
   EXPECT_EQ(r.out, "[128000, 128000, 9906]\n");
-  r = run_tokenize("--ids --no-bos -m " + kShared + "/tokenizers/llama3/tokenizer.json 'Hello'");
+  r = run_tokenize("--ids --no-bos -m " + kData + "/tokenizers/llama3/tokenizer.json.zst 'Hello'");
   EXPECT_EQ(r.out, "[9906]\n");
 }
 

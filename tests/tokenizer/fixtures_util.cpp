@@ -4,6 +4,7 @@
 #include <memory>
 #include <sstream>
 
+#include "core/file.h"
 #include "format/gguf.h"
 
 namespace strata::testing {
@@ -39,37 +40,35 @@ Loaded from_gguf(const std::string& path) {
 
 const Tokenizer* llama3_json(std::string* error) {
   static const Loaded l =
-      from(Tokenizer::from_tokenizer_json(kShared + "/tokenizers/llama3/tokenizer.json"));
+      from(Tokenizer::from_tokenizer_json(kData + "/tokenizers/llama3/tokenizer.json.zst"));
   return get(l, error);
 }
 const Tokenizer* qwen3_json(std::string* error) {
   static const Loaded l =
-      from(Tokenizer::from_tokenizer_json(kShared + "/tokenizers/qwen3/tokenizer.json"));
+      from(Tokenizer::from_tokenizer_json(kData + "/tokenizers/qwen3/tokenizer.json.zst"));
   return get(l, error);
 }
 const Tokenizer* gpt2_gguf(std::string* error) {
-  static const Loaded l = from_gguf(kShared + "/tokenizers/vectors/ggml-vocab-gpt-2.gguf");
+  static const Loaded l = from_gguf(kTestData + "/tokenizers/vectors/ggml-vocab-gpt-2.gguf");
   return get(l, error);
 }
 const Tokenizer* llama_spm_gguf(std::string* error) {
-  static const Loaded l = from_gguf(kShared + "/tokenizers/vectors/ggml-vocab-llama-spm.gguf");
+  static const Loaded l = from_gguf(kTestData + "/tokenizers/vectors/ggml-vocab-llama-spm.gguf");
   return get(l, error);
 }
 const Tokenizer* stories_gguf(std::string* error) {
-  static const Loaded l = from_gguf(kShared + "/models/stories260K/stories260K.gguf");
+  static const Loaded l = from_gguf(kData + "/models/stories260K.gguf");
   return get(l, error);
 }
 const Tokenizer* stories_tok512(std::string* error) {
   static const Loaded l =
-      from(Tokenizer::from_llama2c(kShared + "/models/stories260K/tok512.bin", 512));
+      from(Tokenizer::from_llama2c(kTestData + "/models/tok512.bin", 512));
   return get(l, error);
 }
 
 std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  auto r = read_file_decompressed(path);
+  return r ? std::move(r).value() : std::string();
 }
 
 std::string ids_str(const std::vector<int32_t>& ids) {

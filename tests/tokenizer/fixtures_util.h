@@ -9,7 +9,8 @@
 
 namespace strata::testing {
 
-inline const std::string kShared = STRATA_SHARED_DIR;
+inline const std::string kData = STRATA_DATA;          // the repository's data/
+inline const std::string kTestData = STRATA_TEST_DATA;  // tests/data
 
 // Each returns nullptr and sets *error when loading failed.
 const Tokenizer* llama3_json(std::string* error = nullptr);
@@ -19,7 +20,7 @@ const Tokenizer* llama_spm_gguf(std::string* error = nullptr);
 const Tokenizer* stories_gguf(std::string* error = nullptr);
 const Tokenizer* stories_tok512(std::string* error = nullptr);
 
-// The bytes of a file (empty if unreadable).
+// The bytes of a file, decompressed if it is zstd (empty if unreadable).
 std::string read_all(const std::string& path);
 
 // "[1, 2, 3]" for messages.

@@ -56,7 +56,7 @@ Metadata convert(const std::string& json_path, const std::string& pre) {
 }
 
 void check_vectors(const Tokenizer& t, const std::string& vocab) {
-  const std::string base = kShared + "/tokenizers/vectors/ggml-vocab-" + vocab + ".gguf";
+  const std::string base = kTestData + "/tokenizers/vectors/ggml-vocab-" + vocab + ".gguf";
   const std::string inp = read_all(base + ".inp");
   std::istringstream out(read_all(base + ".out"));
   const std::string sep = "\n__ggml_vocab_test__\n";
@@ -76,7 +76,7 @@ void check_vectors(const Tokenizer& t, const std::string& vocab) {
 }
 
 TEST(GgufByteLevel, LlamaBpeFromLlama3Json) {
-  const std::string path = kShared + "/tokenizers/llama3/tokenizer.json";
+  const std::string path = kData + "/tokenizers/llama3/tokenizer.json.zst";
   auto t = Tokenizer::from_gguf_metadata(convert(path, "llama-bpe"), path);
   ASSERT_TRUE(t.is_ok()) << t.status().message();
   EXPECT_TRUE((*t)->special().add_bos);  // llama.cpp's default for llama-bpe
@@ -85,7 +85,7 @@ TEST(GgufByteLevel, LlamaBpeFromLlama3Json) {
 }
 
 TEST(GgufByteLevel, Qwen2FromQwen3Json) {
-  const std::string path = kShared + "/tokenizers/qwen3/tokenizer.json";
+  const std::string path = kData + "/tokenizers/qwen3/tokenizer.json.zst";
   auto t = Tokenizer::from_gguf_metadata(convert(path, "qwen2"), path);
   ASSERT_TRUE(t.is_ok()) << t.status().message();
   EXPECT_FALSE((*t)->special().add_bos);

@@ -101,7 +101,8 @@ TEST_F(Malformed, TokenizerJson) {
   expect_json_error(tiny_json(R"({"a": 0, "b": 1, "ab": 2})", R"(["a b"])", "[{}]"),
                     "added_tokens entry");
   expect_json_error(tiny_json(R"({"a": 0})", "[]", "[]", "Unigram"), "not supported");
-  expect_json_error(tiny_json(R"({"a": 0})", "[]", "[]", "BPE", "null"), "not a byte-level");
+  expect_json_error(tiny_json(R"({"a": 0})", "[]", "[]", "BPE", "null"),
+                    "neither a byte-level BPE");
   expect_json_error(tiny_json(R"({"a": 0})", "[]", "[]", "BPE",
                               R"({"type": "Sequence", "pretokenizers": [
                                    {"type": "Split", "pattern": {"Regex": "(unclosed"},
@@ -127,7 +128,7 @@ TEST_F(Malformed, CorruptionSweep) {
     auto r = Tokenizer::from_tokenizer_json(path);
     EXPECT_FALSE(r.is_ok()) << n;
   }
-  const std::string good = read_all(kShared + "/models/stories260K/tok512.bin");
+  const std::string good = read_all(kTestData + "/models/tok512.bin");
   std::mt19937 rng(5);
   int loaded = 0;
   for (int k = 0; k < 300; ++k) {
@@ -158,7 +159,7 @@ TEST_F(Malformed, MissingFiles) {
 }
 
 TEST_F(Malformed, Llama2cTokenizer) {
-  const std::string good = read_all(kShared + "/models/stories260K/tok512.bin");
+  const std::string good = read_all(kTestData + "/models/tok512.bin");
   ASSERT_GT(good.size(), 1000u);
   std::string path = write("tok.bin", good.substr(0, good.size() / 2));
   expect_error(Tokenizer::from_llama2c(path, 512), path, "truncated");

@@ -14,7 +14,7 @@ namespace {
 using Ids = std::vector<int32_t>;
 
 nlohmann::json reference() {
-  return nlohmann::json::parse(read_all(kShared + "/reference/stories260K.json"));
+  return nlohmann::json::parse(read_all(kTestData + "/reference/stories260K.json"));
 }
 
 class Stories : public ::testing::TestWithParam<const char*> {
@@ -111,10 +111,10 @@ TEST(StoriesVocab, GgufAndTok512Agree) {
 }
 
 TEST(StoriesVocab, Tok512WithoutCountReadsAllTokens) {
-  auto r = Tokenizer::from_llama2c(kShared + "/models/stories260K/tok512.bin", 0);
+  auto r = Tokenizer::from_llama2c(kTestData + "/models/tok512.bin", 0);
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ((*r)->n_vocab(), 512);
-  auto f = Tokenizer::from_file(kShared + "/models/stories260K/tok512.bin");
+  auto f = Tokenizer::from_file(kTestData + "/models/tok512.bin");
   ASSERT_TRUE(f.is_ok()) << f.status().message();
   EXPECT_EQ((*f)->encode("Once upon a time", true), (Ids{1, 403, 407, 261, 378}));
 }
@@ -174,7 +174,7 @@ TEST(SpmWithoutByteFallback, UnknownCharactersBecomeUnk) {
 // another character. Adding the inert piece "\x01▁" (never formed: the texts have no \x01)
 // turns the cut off; the ids must not change.
 TEST(LlamaSpm, CuttingAtWordsChangesNothing) {
-  const std::string path = kShared + "/tokenizers/vectors/ggml-vocab-llama-spm.gguf";
+  const std::string path = kTestData + "/tokenizers/vectors/ggml-vocab-llama-spm.gguf";
   auto g = parse_gguf(path);
   ASSERT_TRUE(g.is_ok()) << g.status().message();
   Metadata meta = g->meta;

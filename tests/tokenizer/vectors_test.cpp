@@ -18,7 +18,7 @@ struct VectorCase {
 
 // .inp: each text followed by "\n__ggml_vocab_test__\n"; .out: line i = ids of text i.
 std::vector<VectorCase> load_cases(const std::string& vocab) {
-  const std::string base = kShared + "/tokenizers/vectors/ggml-vocab-" + vocab + ".gguf";
+  const std::string base = kTestData + "/tokenizers/vectors/ggml-vocab-" + vocab + ".gguf";
   const std::string inp = read_all(base + ".inp");
   const std::string out = read_all(base + ".out");
   const std::string sep = "\n__ggml_vocab_test__\n";

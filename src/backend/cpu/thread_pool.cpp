@@ -1,5 +1,10 @@
 #include "backend/cpu/thread_pool.h"
 
+#include <algorithm>
+#include <system_error>
+
+#include "core/check.h"
+
 namespace strata {
 
 namespace {
@@ -10,8 +15,38 @@ void chunk(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+ThreadPool::ThreadPool(int n_threads) : ThreadPool(n_threads, NoStart{}) {
+  Status s = start();
+  STRATA_CHECK(s.is_ok(), "{}", s.message());
+}
+
+Result<std::unique_ptr<ThreadPool>> ThreadPool::create(int n_threads) {
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n_threads > kMaxThreadsPerCore * hw) {
+    return Status::errorf("{} threads is too many: at most {} ({} x the {} hardware threads)",
+                          n_threads, kMaxThreadsPerCore * hw, kMaxThreadsPerCore, hw);
+  }
+  std::unique_ptr<ThreadPool> pool(new ThreadPool(n_threads, NoStart{}));
+  STRATA_TRY(pool->start());
+  return pool;
+}
+
+Status ThreadPool::start() {
+  try {
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  } catch (const std::system_error& e) {
+    const size_t started = workers_.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    start_cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    return Status::errorf("cannot start compute thread {} of {}: {}", started + 2, n_threads_,
+                          e.what());
+  }
+  return Status::ok();
 }
 
 ThreadPool::~ThreadPool() {

@@ -7,15 +7,24 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/status.h"
 
 namespace strata {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads);
+  // At most this many threads per hardware thread: more only adds contention, and a typo
+  // such as -t 100000 must be an error rather than an abort.
+  static constexpr int kMaxThreadsPerCore = 4;
+  // An error if n_threads exceeds kMaxThreadsPerCore x the hardware threads or the system
+  // refuses to start a thread (a process limit); never throws.
+  [[nodiscard]] static Result<std::unique_ptr<ThreadPool>> create(int n_threads);
+  explicit ThreadPool(int n_threads);  // STRATA_CHECKs that every thread started
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -27,6 +36,9 @@ class ThreadPool {
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
+  struct NoStart {};
+  ThreadPool(int n_threads, NoStart) : n_threads_(n_threads < 1 ? 1 : n_threads) {}
+  Status start();  // starts the workers; on failure joins the ones that started
   void worker_loop(int index);
 
   int n_threads_;
