@@ -27,7 +27,7 @@ struct Fixture {
     std::normal_distribution<float> normal(0.0f, 0.02f);
     for (auto& v : w) v = dtype == DType::kF16 ? f32_to_f16(normal(rng)) : f32_to_bf16(normal(rng));
     for (auto& v : x) v = normal(rng) * 50;
-    view = {w.data(), dtype, kRows, kCols};
+    view = {w.data(), dtype, kRows, kCols, kCols * 2};
   }
 };
 

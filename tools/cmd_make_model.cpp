@@ -36,11 +36,26 @@ struct MakeModelArgs {
   bool list = false;
 };
 
-Result<DType> parse_dtype(const std::string& s) {
-  if (s == "f32") return DType::kF32;
-  if (s == "f16") return DType::kF16;
-  if (s == "bf16") return DType::kBF16;
-  return Status::errorf("--dtype must be f32, f16 or bf16, got '{}'", s);
+// f32, f16, bf16 for either format; any weight type strata computes with (q4_k, iq4_xs...)
+// for GGUF, quantized by the reference quantizer as the tensors are written.
+Result<DType> parse_dtype(const std::string& s, const std::string& format, const ModelConfig& c) {
+  const std::optional<DType> t = computable_dtype_by_name(s);
+  if (!t) {
+    return Status::errorf("--dtype must be f32, f16, bf16 or a GGUF weight type (q8_0, q4_k, "
+                          "iq4_xs...), got '{}'",
+                          s);
+  }
+  const TypeTraits& tr = type_traits(*t);
+  if (tr.block_elems > 1 && format != "gguf") {
+    return Status::errorf("--dtype {} needs --format gguf (safetensors holds f32, f16, bf16)", s);
+  }
+  for (int64_t dim : {c.n_embd, c.n_ff, c.q_dim()}) {
+    if (dim % tr.block_elems != 0) {
+      return Status::errorf("--dtype {} needs rows that are multiples of {}; this shape has rows of {}",
+                            s, tr.block_elems, dim);
+    }
+  }
+  return *t;
 }
 
 // Copies `from` to `to`, decompressing a .zst source.
@@ -93,11 +108,11 @@ int make_model_main(const MakeModelArgs& a) {
   }
   auto shape = find_model_shape(a.shape, a.layers);
   if (!shape) return fail(shape.status());
-  auto dtype = parse_dtype(a.dtype);
-  if (!dtype) return fail(dtype.status());
   if (a.format != "gguf" && a.format != "safetensors") {
     return fail(Status::errorf("--format must be gguf or safetensors, got '{}'", a.format));
   }
+  auto dtype = parse_dtype(a.dtype, a.format, shape->config);
+  if (!dtype) return fail(dtype.status());
   auto vocab_path = find_data_file(shape->vocab_file);
   if (!vocab_path) return fail(vocab_path.status());
   const ModelConfig& c = shape->config;
@@ -161,7 +176,10 @@ Command make_model_command() {
     CLI::App* sub = app.add_subcommand(
         "make-model", "Write a random-weight model of a real architecture's exact shape");
     sub->add_option("--shape", args->shape, "Architecture shape: " + model_shape_names());
-    sub->add_option("--dtype", args->dtype, "Weight type: f32, f16 or bf16")->capture_default_str();
+    sub->add_option("--dtype", args->dtype,
+                    "Weight type: f32, f16, bf16, or for GGUF any type strata computes with "
+                    "(q8_0, q4_0, q4_k, q6_k, iq4_xs, ...; 1-D tensors stay f32)")
+        ->capture_default_str();
     sub->add_option("--format", args->format,
                     "gguf (one file, tokenizer in its metadata) or safetensors (a Hugging Face "
                     "directory: config.json, shards, tokenizer.json)")

@@ -1,31 +1,95 @@
 #pragma once
-// Element types of weight tensors and their conversions to float.
+// The weight-type table. Every ggml tensor type, by its GGUF id, with its block geometry
+// (elements and bytes per block); for the types strata computes with, the codec: to-float
+// (exact dequantization) and the reference quantizer. Parsers, layer layout, the store, the
+// writers and the kernels read this table: a tensor's or a row's byte size is never computed
+// as elements x a fixed element size outside it. The CPU backend keeps the matching kernel
+// table (backend/cpu/cpu_types.h): the dot kernel and its activation type per type.
+//
+// Block layouts are ggml's (the GGUF spec, ggml's type documentation); one codec file per
+// family under core/quant/, each with its own test.
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 namespace strata {
 
-enum class DType : uint8_t { kF32, kF16, kBF16 };
+// Values are the GGUF/ggml type ids.
+enum class DType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ2_K = 10,
+  kQ3_K = 11,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kQ8_K = 15,
+  kIQ2_XXS = 16,
+  kIQ2_XS = 17,
+  kIQ3_XXS = 18,
+  kIQ1_S = 19,
+  kIQ4_NL = 20,
+  kIQ3_S = 21,
+  kIQ2_S = 22,
+  kIQ4_XS = 23,
+  kI8 = 24,
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
+  kIQ1_M = 29,
+  kBF16 = 30,
+  kTQ1_0 = 34,
+  kTQ2_0 = 35,
+};
 
-inline size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::kF32: return 4;
-    case DType::kF16: return 2;
-    case DType::kBF16: return 2;
-  }
-  return 0;
+struct TypeTraits {
+  std::string_view name;    // as GGUF tools print it: "F16", "Q4_K", "IQ4_XS"
+  DType type = DType::kF32;
+  int64_t block_elems = 0;  // elements per block (1 for plain types)
+  int64_t block_bytes = 0;  // bytes per block
+  // The codec, for the types strata computes with; null otherwise (such tensors are sized
+  // and skipped by the parsers, and refused at load by name). n is a multiple of
+  // block_elems; rows are whole blocks.
+  void (*to_float)(const void* src, float* dst, int64_t n) = nullptr;  // exact
+  void (*from_float)(const float* src, void* dst, int64_t n) = nullptr;  // reference quantize
+  // strata loads and computes with weights of this type (Q8_1 and Q8_K have a codec but are
+  // activation formats, never weights in a model file).
+  bool weights = false;
+};
+
+// The row for a GGUF type id; nullptr for an id that is no ggml type.
+const TypeTraits* find_type(uint32_t ggml_id);
+// The row for a type (every DType has one).
+const TypeTraits& type_traits(DType t);
+inline std::string_view dtype_name(DType t) { return type_traits(t).name; }
+// strata can load and compute with weights of this type.
+inline bool dtype_computable(DType t) { return type_traits(t).weights; }
+// A type strata computes with, by the name GGUF tools use ("Q4_K", "q4_k", "F16").
+std::optional<DType> computable_dtype_by_name(std::string_view name);
+// Bytes of a row of `n` elements. `n` must be a multiple of the block size: parsers check
+// that before anything computes a row size.
+inline uint64_t row_bytes(DType t, int64_t n) {
+  const TypeTraits& tr = type_traits(t);
+  return static_cast<uint64_t>(n / tr.block_elems) * static_cast<uint64_t>(tr.block_bytes);
 }
 
-inline std::string_view dtype_name(DType t) {
-  switch (t) {
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
-  }
-  return "?";
+// The address alignment a kernel may assume for data of this type: the element size of plain
+// types; 2 for block types (their blocks are whole numbers of 16-bit fields).
+inline uint64_t dtype_alignment(DType t) {
+  const TypeTraits& tr = type_traits(t);
+  return tr.block_elems == 1 ? static_cast<uint64_t>(tr.block_bytes) : 2;
 }
+
+// ---- half-precision conversions (the codecs' and the kernels' scalar paths) ----
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;

@@ -16,51 +16,6 @@ constexpr int kMaxArrayDepth = 4;
 // becomes 2^32 MetaValues); real headers, 256k-token vocabularies included, take < 100 MiB.
 constexpr uint64_t kMaxHeaderMemoryBytes = 1ull << 30;
 
-struct GgmlTypeTraits {
-  const char* name;
-  uint32_t block_elems;  // elements per block (1 for plain types)
-  uint32_t block_bytes;  // bytes per block; 0 = unknown/removed
-};
-
-// ggml_type ids of ggml.h, with block sizes so byte sizes of quantised tensors are right
-// even while strata does not compute with them.
-GgmlTypeTraits ggml_traits(uint32_t t) {
-  switch (t) {
-    case 0: return {"F32", 1, 4};
-    case 1: return {"F16", 1, 2};
-    case 2: return {"Q4_0", 32, 18};
-    case 3: return {"Q4_1", 32, 20};
-    case 6: return {"Q5_0", 32, 22};
-    case 7: return {"Q5_1", 32, 24};
-    case 8: return {"Q8_0", 32, 34};
-    case 9: return {"Q8_1", 32, 36};
-    case 10: return {"Q2_K", 256, 84};
-    case 11: return {"Q3_K", 256, 110};
-    case 12: return {"Q4_K", 256, 144};
-    case 13: return {"Q5_K", 256, 176};
-    case 14: return {"Q6_K", 256, 210};
-    case 15: return {"Q8_K", 256, 292};
-    case 16: return {"IQ2_XXS", 256, 66};
-    case 17: return {"IQ2_XS", 256, 74};
-    case 18: return {"IQ3_XXS", 256, 98};
-    case 19: return {"IQ1_S", 256, 50};
-    case 20: return {"IQ4_NL", 32, 18};
-    case 21: return {"IQ3_S", 256, 110};
-    case 22: return {"IQ2_S", 256, 82};
-    case 23: return {"IQ4_XS", 256, 136};
-    case 24: return {"I8", 1, 1};
-    case 25: return {"I16", 1, 2};
-    case 26: return {"I32", 1, 4};
-    case 27: return {"I64", 1, 8};
-    case 28: return {"F64", 1, 8};
-    case 29: return {"IQ1_M", 256, 56};
-    case 30: return {"BF16", 1, 2};
-    case 34: return {"TQ1_0", 256, 54};
-    case 35: return {"TQ2_0", 256, 66};
-    default: return {nullptr, 0, 0};
-  }
-}
-
 class GgufParser {
  public:
   explicit GgufParser(ByteCursor& cur) : cur_(cur) {}
@@ -147,20 +102,19 @@ class GgufParser {
       uint32_t type = 0;
       STRATA_TRY(cur_.read_pod(&type, "tensor type"));
       STRATA_TRY(cur_.read_pod(&p.rel_offset, "tensor offset"));
-      GgmlTypeTraits tr = ggml_traits(type);
-      if (!tr.name) {
+      const TypeTraits* tr = find_type(type);
+      if (tr == nullptr) {
         return Status::errorf("{}: tensor '{}' has unknown ggml type {}", cur_.name(), p.info.name,
                               type);
       }
-      if (ne[0] % tr.block_elems != 0) {
+      if (ne[0] % static_cast<uint64_t>(tr->block_elems) != 0) {
         return Status::errorf("{}: tensor '{}' of type {} has row length {} not a multiple of {}",
-                              cur_.name(), p.info.name, tr.name, ne[0], tr.block_elems);
+                              cur_.name(), p.info.name, tr->name, ne[0], tr->block_elems);
       }
-      p.info.dtype_name = tr.name;
-      if (type == 0) p.info.dtype = DType::kF32;
-      if (type == 1) p.info.dtype = DType::kF16;
-      if (type == 30) p.info.dtype = DType::kBF16;
-      p.info.nbytes = n_elem / tr.block_elems * tr.block_bytes;
+      p.info.dtype_name = std::string(tr->name);
+      if (tr->weights) p.info.dtype = tr->type;
+      p.info.nbytes = n_elem / static_cast<uint64_t>(tr->block_elems) *
+                      static_cast<uint64_t>(tr->block_bytes);
       for (uint32_t d = n_dims; d-- > 0;) p.info.shape.push_back(static_cast<int64_t>(ne[d]));
       pending.push_back(std::move(p));
     }
@@ -289,8 +243,8 @@ Result<GgufFile> parse_with(ByteCursor& cur, const std::string& path) {
 }  // namespace
 
 std::string ggml_type_name(uint32_t type) {
-  GgmlTypeTraits tr = ggml_traits(type);
-  return tr.name ? tr.name : "type " + std::to_string(type);
+  const TypeTraits* tr = find_type(type);
+  return tr ? std::string(tr->name) : "type " + std::to_string(type);
 }
 
 Result<GgufFile> parse_gguf(const std::string& path) {

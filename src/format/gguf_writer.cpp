@@ -5,14 +5,7 @@
 namespace strata {
 namespace {
 
-uint32_t ggml_type_of(DType t) {
-  switch (t) {
-    case DType::kF32: return 0;
-    case DType::kF16: return 1;
-    case DType::kBF16: return 30;
-  }
-  return 0;
-}
+uint32_t ggml_type_of(DType t) { return static_cast<uint32_t>(t); }
 
 void put_bytes(std::string* out, const void* p, size_t n) {
   out->append(static_cast<const char*>(p), n);
@@ -48,25 +41,19 @@ void put_value(std::string* out, const MetaValue& v) {
   }
 }
 
+// Bytes of a tensor: rows of shape[last] elements (GGUF's ne[0]).
 uint64_t tensor_bytes(DType dtype, const std::vector<int64_t>& shape) {
-  uint64_t n = 1;
-  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
-  return n * dtype_size(dtype);
+  uint64_t rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= static_cast<uint64_t>(shape[i]);
+  return shape.empty() ? 0 : rows * row_bytes(dtype, shape.back());
 }
 
 }  // namespace
 
 void encode_floats(const float* src, size_t n, DType dtype, std::string* out) {
-  size_t at = out->size();
-  out->resize(at + n * dtype_size(dtype));
-  char* dst = out->data() + at;
-  for (size_t i = 0; i < n; ++i) {
-    switch (dtype) {
-      case DType::kF32: std::memcpy(dst + 4 * i, &src[i], 4); break;
-      case DType::kF16: { uint16_t h = f32_to_f16(src[i]); std::memcpy(dst + 2 * i, &h, 2); break; }
-      case DType::kBF16: { uint16_t h = f32_to_bf16(src[i]); std::memcpy(dst + 2 * i, &h, 2); break; }
-    }
-  }
+  const size_t at = out->size();
+  out->resize(at + row_bytes(dtype, static_cast<int64_t>(n)));
+  type_traits(dtype).from_float(src, out->data() + at, static_cast<int64_t>(n));
 }
 
 void GgufWriter::set(const std::string& key, MetaValue value) {

@@ -39,7 +39,8 @@ class GgufWriter {
   std::vector<Tensor> tensors_;
 };
 
-// Converts floats to `dtype` bytes (little-endian), appending to `out`.
+// Converts floats to `dtype` bytes (the type table's reference quantizer for block types),
+// appending to `out`. `n` must be whole blocks of `dtype`.
 void encode_floats(const float* src, size_t n, DType dtype, std::string* out);
 
 }  // namespace strata

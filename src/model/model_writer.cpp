@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/quant/parallel.h"
 #include "format/gguf_writer.h"
 #include "format/safetensors_writer.h"
 #include "model/hf_config.h"
@@ -102,12 +103,14 @@ std::vector<float> permute_rows(const std::vector<float>& hf, int64_t n_heads, i
 }
 
 // Writes one tensor's bytes in chunks of rows so multi-GB tensors never sit in memory twice.
+// Quantizes on every hardware thread (the reference quantizers search per block).
 Status write_values(AtomicFileWriter& w, const std::vector<float>& v, DType dtype) {
-  constexpr size_t kChunk = 1 << 20;
+  constexpr size_t kChunk = 1 << 22;  // a multiple of every block size
   std::string buf;
   for (size_t at = 0; at < v.size(); at += kChunk) {
-    buf.clear();
-    encode_floats(v.data() + at, std::min(kChunk, v.size() - at), dtype, &buf);
+    const int64_t n = static_cast<int64_t>(std::min(kChunk, v.size() - at));
+    buf.resize(row_bytes(dtype, n));
+    quant::from_float_parallel(dtype, v.data() + at, buf.data(), n);
     STRATA_TRY(w.write(buf.data(), buf.size()));
   }
   return Status::ok();
@@ -127,12 +130,35 @@ void random_normal(uint64_t seed, const std::string& key, float* out, int64_t n)
   }
 }
 
+uint32_t gguf_file_type(DType t) {
+  // llama.cpp's llama_ftype: what most of the file's matrices are (informational).
+  switch (t) {
+    case DType::kF32: return 0;
+    case DType::kF16: return 1;
+    case DType::kQ4_0: return 2;
+    case DType::kQ4_1: return 3;
+    case DType::kQ8_0: return 7;
+    case DType::kQ5_0: return 8;
+    case DType::kQ5_1: return 9;
+    case DType::kQ2_K: return 10;
+    case DType::kQ3_K: return 12;
+    case DType::kQ4_K: return 14;
+    case DType::kQ5_K: return 16;
+    case DType::kQ6_K: return 18;
+    case DType::kIQ4_NL: return 25;
+    case DType::kIQ4_XS: return 30;
+    case DType::kBF16: return 32;
+    default: return 0;
+  }
+}
+
 uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32) {
   uint64_t total = 0;
   for (const auto& t : plan_tensors(c)) {
     uint64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    total += n * dtype_size(vectors_f32 && t.shape.size() == 1 ? DType::kF32 : dtype);
+    const DType stored = vectors_f32 && t.shape.size() == 1 ? DType::kF32 : dtype;
+    total += n / t.shape.back() * row_bytes(stored, t.shape.back());
   }
   return total;
 }
@@ -142,7 +168,7 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, cons
   const std::string a = c.arch_name;
   w.set("general.architecture", MetaValue::of_string(a));
   w.set("general.name", MetaValue::of_string(o.name));
-  w.set("general.file_type", MetaValue::of_u32(o.dtype == DType::kF32 ? 0 : o.dtype == DType::kF16 ? 1 : 32));
+  w.set("general.file_type", MetaValue::of_u32(gguf_file_type(o.dtype)));
   w.set(a + ".block_count", MetaValue::of_u32(static_cast<uint32_t>(c.n_layer)));
   w.set(a + ".context_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_ctx_train)));
   w.set(a + ".embedding_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_embd)));
@@ -178,7 +204,7 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, cons
       if (vector) round_through(o.dtype, &v);
       if (plan.permute_heads > 0) v = permute_rows(v, plan.permute_heads, plan.shape[1]);
       STRATA_TRY(write_values(fw, v, stored));
-      *written += v.size() * dtype_size(stored);
+      *written += row_bytes(stored, static_cast<int64_t>(v.size()));
       if (o.on_progress) o.on_progress(*written, total);
       return Status::ok();
     });
@@ -225,7 +251,7 @@ Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const 
     w.add_tensor(t.hf_name, o.dtype, t.shape, [plan, &o, written, total](AtomicFileWriter& fw) {
       std::vector<float> v = tensor_values(plan, o);
       STRATA_TRY(write_values(fw, v, o.dtype));
-      *written += v.size() * dtype_size(o.dtype);
+      *written += row_bytes(o.dtype, static_cast<int64_t>(v.size()));
       if (o.on_progress) o.on_progress(*written, total);
       return Status::ok();
     });

@@ -28,6 +28,9 @@ struct RandomModelOptions {
   std::function<void(uint64_t, uint64_t)> on_progress;
 };
 
+// llama.cpp's general.file_type value for a file whose matrices are mostly `t`.
+uint32_t gguf_file_type(DType t);
+
 // Total tensor bytes of the model `c` in `dtype` (1-D tensors in F32 when `vectors_f32`, as
 // a GGUF stores them).
 uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32 = false);

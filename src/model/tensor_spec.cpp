@@ -54,7 +54,8 @@ Status check(const TensorSpec& spec, const TensorIndex& index, const std::string
   }
   if (!t->dtype) {
     return Status::errorf("{}: tensor '{}' has type {}, which strata cannot compute with yet "
-                          "(supported: F32, F16, BF16)",
+                          "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, "
+                          "Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
                           source, spec.name, t->dtype_name);
   }
   return Status::ok();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/units.h"
 
@@ -52,12 +53,11 @@ LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs,
   uint64_t side = slot;
   for (int i : order) {
     TensorPlace& p = L.tensors[i];
-    const uint64_t elem_bytes = dtype_size(*p.info->dtype);
     if (p.info->shape.size() == 1 && p.info->dtype != DType::kF32) {
       p.widen = true;
       p.side_offset = align_up(side, kSideAlignBytes);
       side = p.side_offset + static_cast<uint64_t>(p.info->n_elements()) * 4;
-    } else if (p.slot_offset % elem_bytes != 0) {
+    } else if (p.slot_offset % dtype_alignment(*p.info->dtype) != 0) {
       p.realign = true;
       p.side_offset = align_up(side, kSideAlignBytes);
       side = p.side_offset + p.info->nbytes;
@@ -79,13 +79,10 @@ void finalize_layout(const LayerLayout& layout, char* base) {
     const char* src = base + p.slot_offset;
     if (p.realign) std::memcpy(base + p.side_offset, src, p.info->nbytes);
     if (!p.widen) continue;
-    float* dst = reinterpret_cast<float*>(base + p.side_offset);
-    const int64_t n = p.info->n_elements();
-    for (int64_t k = 0; k < n; ++k) {
-      uint16_t h;  // the source may be misaligned too
-      std::memcpy(&h, src + 2 * k, 2);
-      dst[k] = p.info->dtype == DType::kF16 ? f16_to_f32(h) : bf16_to_f32(h);
-    }
+    // The source may be misaligned: convert from an aligned copy.
+    std::vector<char> raw(src, src + p.info->nbytes);
+    type_traits(*p.info->dtype).to_float(raw.data(), reinterpret_cast<float*>(base + p.side_offset),
+                                        p.info->n_elements());
   }
 }
 
@@ -99,6 +96,7 @@ void layout_views(const LayerLayout& layout, const char* base, WeightView* views
     v.dtype = p.widen ? DType::kF32 : *p.info->dtype;
     v.rows = p.info->shape.size() == 2 ? p.info->shape[0] : 1;
     v.cols = p.info->shape.back();
+    v.row_bytes = row_bytes(v.dtype, v.cols);
     views[i] = v;
   }
 }

@@ -26,7 +26,7 @@ struct Extent {
 struct TensorPlace {
   const TensorInfo* info = nullptr;  // nullptr: absent optional tensor
   uint64_t slot_offset = 0;          // of the tensor's stored bytes
-  bool widen = false;                // 1-D F16/BF16 -> F32 at side_offset
+  bool widen = false;                // 1-D non-F32 (F16, BF16, quantized) -> F32 at side_offset
   bool realign = false;              // misaligned: its bytes copied to side_offset
   uint64_t side_offset = 0;
 };

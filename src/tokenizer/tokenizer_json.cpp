@@ -383,11 +383,7 @@ Result<json> parse_json_file(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::string& path) {
-  TokenizerJsonDoc file;
-  {
-    STRATA_ASSIGN_OR_RETURN(const std::string text, read_file_decompressed(path, kMaxJsonBytes));
-    STRATA_ASSIGN_OR_RETURN(file, read_tokenizer_json(path, text));
-  }
+  STRATA_ASSIGN_OR_RETURN(const std::string text, read_file_decompressed(path, kMaxJsonBytes));
   json cfg;
   const std::filesystem::path cfg_path =
       std::filesystem::path(path).parent_path() / "tokenizer_config.json";
@@ -395,14 +391,21 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::str
   if (std::filesystem::is_regular_file(cfg_path, ec)) {
     STRATA_ASSIGN_OR_RETURN(cfg, parse_json_file(cfg_path.string()));
   }
+  return tokenizer_from_json_text(text, cfg, path);
+}
+
+Result<std::unique_ptr<Tokenizer>> tokenizer_from_json_text(std::string_view text,
+                                                            const nlohmann::json& config,
+                                                            const std::string& name) {
+  STRATA_ASSIGN_OR_RETURN(TokenizerJsonDoc file, read_tokenizer_json(name, text));
   BpeSpec spec;
   try {
-    STRATA_TRY(build_spec(&file, cfg, &spec).with_context(path));
+    STRATA_TRY(build_spec(&file, config, &spec).with_context(name));
   } catch (const json::exception& e) {
     // A field of an unexpected JSON type somewhere nlohmann's accessors were not guarded.
-    return Status::errorf("{}: unexpected structure: {}", path, e.what());
+    return Status::errorf("{}: unexpected structure: {}", name, e.what());
   }
-  return make_bpe_tokenizer(std::move(spec), path);
+  return make_bpe_tokenizer(std::move(spec), name);
 }
 
 }  // namespace strata

@@ -1,14 +1,19 @@
-// The CPU matmul: a batch of tokens gives the same bits as the tokens one at a time (the
-// batched kernel shares each row's conversion across four tokens but keeps every token's
-// summation order), for every weight dtype, thread count and awkward width; and both agree
-// with a double-precision reference, so they cannot be equally wrong.
+// The CPU kernels, every weight type on every dispatch path this CPU runs (a path it cannot
+// run is reported as skipped, never as passed):
+// - against a double-precision reference over the exactly dequantized weights and the
+//   quantized activations the kernel reads, so a layout or scale mistake cannot hide;
+// - against the scalar path (NMSE bound), on odd shapes;
+// - a batch of tokens gives the same bits as the tokens one at a time, and the thread count
+//   never changes a bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "backend/cpu/cpu_types.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/dtype.h"
@@ -16,69 +21,184 @@
 namespace strata {
 namespace {
 
-struct Matrix {
-  std::vector<float> f32;      // the weights as float (what the stored dtype rounds to)
-  std::vector<uint16_t> half;  // F16/BF16 storage
-  WeightView view;
-};
+using cpu::ActFormat;
 
-Matrix random_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+const DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,  DType::kQ4_0,
+                              DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,  DType::kQ8_0,
+                              DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,  DType::kQ5_K,
+                              DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS};
+
+// Weights with a few large values, as real matrices have (they stretch the block scales).
+std::vector<float> random_values(int64_t n, uint32_t seed, float sd) {
   std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 0.5f);
-  Matrix m;
-  m.f32.resize(rows * cols);
-  for (float& v : m.f32) v = normal(rng);
-  if (dtype != DType::kF32) {
-    m.half.resize(m.f32.size());
-    for (size_t i = 0; i < m.f32.size(); ++i) {
-      m.half[i] = dtype == DType::kF16 ? f32_to_f16(m.f32[i]) : f32_to_bf16(m.f32[i]);
-      m.f32[i] = dtype == DType::kF16 ? f16_to_f32(m.half[i]) : bf16_to_f32(m.half[i]);
-    }
-  }
-  m.view = {dtype == DType::kF32 ? static_cast<const void*>(m.f32.data()) : m.half.data(), dtype,
-            rows, cols};
-  return m;
+  std::normal_distribution<float> normal(0.0f, sd);
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = normal(rng) * (i % 61 == 0 ? 8.0f : 1.0f);
+  return v;
 }
 
-class MatmulBatch : public ::testing::TestWithParam<std::tuple<DType, int64_t, int>> {};
+struct Quantized {
+  std::vector<char> bytes;
+  std::vector<float> deq;  // what the bytes stand for, exactly
+  int64_t row_bytes = 0;
+};
 
-TEST_P(MatmulBatch, BatchedEqualsTokenByTokenBitForBit) {
-  const auto [dtype, cols, threads] = GetParam();
-  const int64_t rows = 37;
-  ThreadPool pool(threads);
-  const Matrix m = random_matrix(dtype, rows, cols, 1234 + static_cast<uint32_t>(cols));
-  for (int64_t n_tok : {1, 3, 4, 5, 8, 9}) {
-    std::mt19937 rng(static_cast<uint32_t>(n_tok));
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<float> x(n_tok * cols);
-    for (float& v : x) v = normal(rng);
-    std::vector<float> batched(n_tok * rows), single(n_tok * rows);
-    matmul(pool, m.view, x.data(), n_tok, batched.data());
-    for (int64_t t = 0; t < n_tok; ++t) {
-      matmul(pool, m.view, x.data() + t * cols, 1, single.data() + t * rows);
+Quantized quantize(DType t, const std::vector<float>& v, int64_t rows, int64_t cols) {
+  Quantized q;
+  q.row_bytes = static_cast<int64_t>(row_bytes(t, cols));
+  q.bytes.resize(q.row_bytes * rows);
+  q.deq.resize(rows * cols);
+  const TypeTraits& tr = type_traits(t);
+  for (int64_t r = 0; r < rows; ++r) {
+    tr.from_float(v.data() + r * cols, q.bytes.data() + r * q.row_bytes, cols);
+    tr.to_float(q.bytes.data() + r * q.row_bytes, q.deq.data() + r * cols, cols);
+  }
+  return q;
+}
+
+// The activations a kernel reads, and the values they stand for.
+struct Acts {
+  std::vector<char> bytes;
+  std::vector<double> deq;
+  int64_t row_bytes = 0;
+};
+
+Acts activations(ActFormat f, const std::vector<float>& x, int64_t n_tok, int64_t cols) {
+  Acts a;
+  a.row_bytes = cpu::act_row_bytes(f, cols);
+  a.bytes.resize(a.row_bytes * n_tok);
+  a.deq.resize(n_tok * cols);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    char* row = a.bytes.data() + t * a.row_bytes;
+    cpu::quantize_act_row(f, x.data() + t * cols, cols, row);
+    for (int64_t c = 0; c < cols; ++c) {
+      double v = 0;
+      if (f == ActFormat::kF32) {
+        v = reinterpret_cast<const float*>(row)[c];
+      } else if (f == ActFormat::kQ8x32) {
+        const auto& b = reinterpret_cast<const cpu::ActBlock32*>(row)[c / 32];
+        v = double(b.d) * b.qs[c % 32];
+      } else {
+        const auto& b = reinterpret_cast<const cpu::ActBlock256*>(row)[c / 256];
+        v = double(b.d) * b.qs[c % 256];
+      }
+      a.deq[t * cols + c] = v;
     }
-    ASSERT_EQ(std::memcmp(batched.data(), single.data(), batched.size() * sizeof(float)), 0)
-        << dtype_name(dtype) << " cols " << cols << " tokens " << n_tok;
-    for (int64_t t = 0; t < n_tok; ++t) {
-      for (int64_t r = 0; r < rows; ++r) {
-        double ref = 0, mag = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          ref += double(m.f32[r * cols + c]) * x[t * cols + c];
-          mag += std::fabs(double(m.f32[r * cols + c]) * x[t * cols + c]);
+  }
+  return a;
+}
+
+struct Case {
+  DType type;
+  CpuPath path;
+};
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  return std::string(dtype_name(info.param.type)) + "_" + cpu_path_name(info.param.path);
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> v;
+  for (DType t : kWeightTypes) {
+    for (CpuPath p : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512}) v.push_back({t, p});
+  }
+  return v;
+}
+
+class Kernels : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (!cpu_path_supported(GetParam().path)) {
+      GTEST_SKIP() << "this CPU cannot run the " << cpu_path_name(GetParam().path) << " path";
+    }
+  }
+  // Odd numbers of blocks, an odd row count.
+  std::vector<int64_t> widths() const {
+    const int64_t b = type_traits(GetParam().type).block_elems;
+    if (b == 1) return {7, 13, 40, 72, 2048 + 5};
+    if (b == 32) return {32, 96, 416, 2048 + 32};
+    return {256, 768, 2304};
+  }
+};
+
+TEST_P(Kernels, MatchTheDoublePrecisionReference) {
+  const auto [type, path] = GetParam();
+  const cpu::TypeKernels& k = cpu::type_kernels(type, path);
+  ASSERT_NE(k.gemm, nullptr);
+  const int64_t rows = 37;
+  for (int64_t cols : widths()) {
+    const Quantized w = quantize(type, random_values(rows * cols, 11 + cols, 0.5f), rows, cols);
+    for (int64_t n_tok : {1, 2, 3, 4, 5, 9}) {
+      const Acts a = activations(k.act, random_values(n_tok * cols, 7 + n_tok, 1.0f), n_tok, cols);
+      std::vector<float> y(n_tok * rows, NAN);
+      k.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, y.data(),
+             rows);
+      for (int64_t t = 0; t < n_tok; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double ref = 0, mag = 0;
+          for (int64_t c = 0; c < cols; ++c) {
+            const double p = double(w.deq[r * cols + c]) * a.deq[t * cols + c];
+            ref += p;
+            mag += std::fabs(p);
+          }
+          ASSERT_NEAR(y[t * rows + r], ref, 2e-6 * mag + 1e-7)
+              << "cols " << cols << " tokens " << n_tok << " row " << r << " token " << t;
         }
-        ASSERT_NEAR(batched[t * rows + r], ref, 1e-5 * mag + 1e-6)
-            << dtype_name(dtype) << " row " << r << " token " << t;
+      }
+      // The same outputs one token at a time: every bit.
+      for (int64_t t = 0; t < n_tok; ++t) {
+        std::vector<float> one(rows);
+        k.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data() + t * a.row_bytes, a.row_bytes, 1,
+               cols, one.data(), rows);
+        ASSERT_EQ(std::memcmp(one.data(), y.data() + t * rows, rows * sizeof(float)), 0)
+            << "cols " << cols << " batch of " << n_tok << " token " << t;
       }
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Widths, MatmulBatch,
-    ::testing::Combine(::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
-                       ::testing::Values(int64_t{7}, int64_t{13}, int64_t{40}, int64_t{72},
-                                         int64_t{2048}),
-                       ::testing::Values(1, 2)));
+TEST_P(Kernels, AgreeWithTheScalarPath) {
+  const auto [type, path] = GetParam();
+  const cpu::TypeKernels& k = cpu::type_kernels(type, path);
+  const cpu::TypeKernels& ref = cpu::type_kernels(type, CpuPath::kScalar);
+  ASSERT_EQ(k.act, ref.act);
+  const int64_t rows = 29;
+  for (int64_t cols : widths()) {
+    const Quantized w = quantize(type, random_values(rows * cols, 3 + cols, 0.5f), rows, cols);
+    const int64_t n_tok = 6;
+    const Acts a = activations(k.act, random_values(n_tok * cols, 5, 1.0f), n_tok, cols);
+    std::vector<float> y(n_tok * rows), s(n_tok * rows);
+    k.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, y.data(), rows);
+    ref.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, s.data(),
+             rows);
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      err += (double(y[i]) - s[i]) * (double(y[i]) - s[i]);
+      norm += double(s[i]) * s[i];
+    }
+    EXPECT_LT(err / norm, 1e-12) << "cols " << cols;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, Kernels, ::testing::ValuesIn(all_cases()), case_name);
+
+// The public matmul: one thread or two, one token at a time or all together, the same bits.
+TEST(Matmul, ThreadCountAndBatchingNeverChangeABit) {
+  ThreadPool one(1), two(2);
+  for (DType type : kWeightTypes) {
+    const int64_t rows = 70, cols = 512;
+    const Quantized w = quantize(type, random_values(rows * cols, 1, 0.5f), rows, cols);
+    WeightView view{w.bytes.data(), type, rows, cols, w.row_bytes};
+    const int64_t n_tok = 7;
+    const std::vector<float> x = random_values(n_tok * cols, 2, 1.0f);
+    std::vector<float> a(n_tok * rows), b(n_tok * rows), c(n_tok * rows);
+    matmul(one, view, x.data(), n_tok, a.data());
+    matmul(two, view, x.data(), n_tok, b.data());
+    for (int64_t t = 0; t < n_tok; ++t) matmul(two, view, x.data() + t * cols, 1, c.data() + t * rows);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << dtype_name(type);
+    EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * 4), 0) << dtype_name(type);
+  }
+}
 
 }  // namespace
 }  // namespace strata

@@ -255,20 +255,30 @@ TEST(GgufMalformed, UnknownTypeAndDuplicates) {
   EXPECT_THAT(parse_error(row.str()), HasSubstr("not a multiple of 256"));
 }
 
-TEST(GgufMalformed, QuantisedTensorParsesWithoutDType) {
-  Bytes b = header(2, 0);
+// Block types are sized from the type table; a type strata computes with gets its DType, one
+// it does not (IQ2_XXS: 66 bytes per 256) is sized and named but has none, for the loader to
+// refuse by name.
+TEST(GgufMalformed, QuantisedTensorsAreSizedFromTheTypeTable) {
+  constexpr uint32_t kIq2Xxs = 16;
+  Bytes b = header(3, 0);
   tensor_info(b, "blk.0.ffn_down.weight", {512, 3}, kQ4K, 0);
-  tensor_info(b, "norm", {8}, kF32, 3 * 2 * 144);  // 864: a multiple of 32
-  b.pad_to(32).zeros(3 * 2 * 144 + 32);
+  tensor_info(b, "blk.0.ffn_up.weight", {256, 2}, kIq2Xxs, 896);  // after 864, aligned to 32
+  tensor_info(b, "norm", {8}, kF32, 896 + 2 * 66 + 28);            // 1056
+  b.pad_to(32).zeros(1056 + 32);
   auto r = parse_gguf_bytes(b.str(), kName);
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   const TensorInfo* q = r->index.find("blk.0.ffn_down.weight");
   ASSERT_NE(q, nullptr);
-  EXPECT_FALSE(q->dtype.has_value());
+  EXPECT_EQ(q->dtype, DType::kQ4_K);
   EXPECT_EQ(q->dtype_name, "Q4_K");
   EXPECT_EQ(q->shape, (std::vector<int64_t>{3, 512}));
   EXPECT_EQ(q->nbytes, 3u * 2 * 144);
   EXPECT_EQ(q->offset, r->data_offset);
+  const TensorInfo* iq = r->index.find("blk.0.ffn_up.weight");
+  ASSERT_NE(iq, nullptr);
+  EXPECT_FALSE(iq->dtype.has_value());
+  EXPECT_EQ(iq->dtype_name, "IQ2_XXS");
+  EXPECT_EQ(iq->nbytes, 2u * 66);
   EXPECT_EQ(r->index.find("norm")->dtype, DType::kF32);
 }
 

@@ -1,226 +1,138 @@
 #include "backend/cpu/kernels.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define STRATA_AVX2 1
-#endif
-
+#include "backend/cpu/cpu_types.h"
 #include "backend/cpu/thread_pool.h"
+#include "core/check.h"
 
 namespace strata {
 
+namespace cpu {
+
 namespace {
 
-#ifdef STRATA_AVX2
-inline float hsum256(__m256 v) {
-  // Fixed reduction tree: (lanes 0..3 + 4..7), then pairs.
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  __m128 sh = _mm_movehdup_ps(lo);
-  __m128 sums = _mm_add_ps(lo, sh);
-  sh = _mm_movehl_ps(sh, sums);
-  sums = _mm_add_ss(sums, sh);
-  return _mm_cvtss_f32(sums);
-}
-#endif
+struct Tables {
+  std::array<std::array<TypeKernels, kTypeSlots>, 3> types;
+  std::array<VecKernels, 3> vec;
+};
 
-// Each dot_* has the same accumulation structure as dot_f32 on converted values, so a row
-// converted first and a row converted on the fly give the same bits.
-float dot_f16(const uint16_t* w, const float* x, int64_t n) {
-  int64_t i = 0;
-  float sum = 0.0f;
-#ifdef STRATA_AVX2
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w + i))), _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w + i + 8))), _mm256_loadu_ps(x + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w + i + 16))), _mm256_loadu_ps(x + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w + i + 24))), _mm256_loadu_ps(x + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) {
-    acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w + i))), _mm256_loadu_ps(x + i), acc0);
-  }
-  sum = hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-#endif
-  for (; i < n; ++i) sum += f16_to_f32(w[i]) * x[i];
-  return sum;
+Tables build_tables() {
+  Tables t;
+  register_scalar_kernels(t.types[0].data(), &t.vec[0]);
+  register_avx2_kernels(t.types[1].data(), &t.vec[1]);
+  register_avx512_kernels(t.types[2].data(), &t.vec[2]);
+  return t;
 }
 
-float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
-  int64_t i = 0;
-  float sum = 0.0f;
-#ifdef STRATA_AVX2
-  auto load = [](const uint16_t* p) {
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-  };
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(load(w + i), _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(load(w + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(load(w + i + 16), _mm256_loadu_ps(x + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(load(w + i + 24), _mm256_loadu_ps(x + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load(w + i), _mm256_loadu_ps(x + i), acc0);
-  sum = hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-#endif
-  for (; i < n; ++i) sum += bf16_to_f32(w[i]) * x[i];
-  return sum;
+const Tables& tables() {
+  static const Tables t = build_tables();
+  return t;
+}
+
+// Quantizes n floats (a whole number of blocks of `block`) to int8 with one scale per block;
+// rounds to nearest, ties to even.
+inline float quantize_block(const float* x, int block, int8_t* q) {
+  float amax = 0;
+  for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float d = amax / 127, id = amax > 0 ? 127 / amax : 0.0f;
+  for (int i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+  return d;
 }
 
 }  // namespace
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  int64_t i = 0;
-  float sum = 0.0f;
-#ifdef STRATA_AVX2
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  sum = hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-#endif
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+const TypeKernels& type_kernels(DType t, CpuPath p) {
+  return tables().types[static_cast<int>(p)][static_cast<int>(t)];
 }
 
-void row_to_f32(const WeightView& w, int64_t row, float* out) {
-  const int64_t n = w.cols;
-  switch (w.dtype) {
-    case DType::kF32:
-      std::memcpy(out, static_cast<const float*>(w.data) + row * n, n * sizeof(float));
-      break;
-    case DType::kF16: {
-      const uint16_t* p = static_cast<const uint16_t*>(w.data) + row * n;
-      for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(p[i]);
-      break;
-    }
-    case DType::kBF16: {
-      const uint16_t* p = static_cast<const uint16_t*>(w.data) + row * n;
-      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(p[i]);
-      break;
-    }
-  }
-}
+const VecKernels& vec_kernels(CpuPath p) { return tables().vec[static_cast<int>(p)]; }
 
-namespace {
-
-// The dot products of one weight row with kTok token vectors at once: the row is loaded and
-// converted once per block instead of once per token. Per token, the accumulation is exactly
-// dot_f32/dot_f16/dot_bf16's (four 8-lane accumulators over 32-element blocks, 8-element
-// blocks into the first, the same reduction tree, then the scalar tail), so a batched
-// forward pass gives the same bits as a token-by-token one.
-#ifdef STRATA_AVX2
-template <int kTok, typename Load, typename Scalar>
-void dot_rows_multi(const uint16_t* w16, const float* w32, const float* const* xs, int64_t n,
-                    float* out, Load load, Scalar scalar) {
-  __m256 acc[kTok][4];
-  for (int t = 0; t < kTok; ++t)
-    for (int j = 0; j < 4; ++j) acc[t][j] = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    __m256 wv[4];
-    for (int j = 0; j < 4; ++j) wv[j] = load(w16, w32, i + 8 * j);
-    for (int t = 0; t < kTok; ++t)
-      for (int j = 0; j < 4; ++j)
-        acc[t][j] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(xs[t] + i + 8 * j), acc[t][j]);
-  }
-  for (; i + 8 <= n; i += 8) {
-    __m256 wv = load(w16, w32, i);
-    for (int t = 0; t < kTok; ++t) acc[t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xs[t] + i), acc[t][0]);
-  }
-  for (int t = 0; t < kTok; ++t) {
-    float sum = hsum256(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
-    for (int64_t k = i; k < n; ++k) sum += scalar(w16, w32, k) * xs[t][k];
-    out[t] = sum;
-  }
-}
-
-template <int kTok>
-void dot_multi(const WeightView& w, int64_t r, const float* const* xs, float* out) {
-  const int64_t n = w.cols;
-  switch (w.dtype) {
-    case DType::kF32:
-      dot_rows_multi<kTok>(
-          nullptr, static_cast<const float*>(w.data) + r * n, xs, n, out,
-          [](const uint16_t*, const float* p, int64_t i) { return _mm256_loadu_ps(p + i); },
-          [](const uint16_t*, const float* p, int64_t i) { return p[i]; });
-      break;
-    case DType::kF16:
-      dot_rows_multi<kTok>(
-          static_cast<const uint16_t*>(w.data) + r * n, nullptr, xs, n, out,
-          [](const uint16_t* p, const float*, int64_t i) {
-            return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + i)));
-          },
-          [](const uint16_t* p, const float*, int64_t i) { return f16_to_f32(p[i]); });
-      break;
-    case DType::kBF16:
-      dot_rows_multi<kTok>(
-          static_cast<const uint16_t*>(w.data) + r * n, nullptr, xs, n, out,
-          [](const uint16_t* p, const float*, int64_t i) {
-            __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(p + i)));
-            return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-          },
-          [](const uint16_t* p, const float*, int64_t i) { return bf16_to_f32(p[i]); });
-      break;
-  }
-}
-#endif
-
-float dot_row(const WeightView& w, int64_t r, const float* x) {
-  const int64_t cols = w.cols;
-  switch (w.dtype) {
-    case DType::kF32: return dot_f32(static_cast<const float*>(w.data) + r * cols, x, cols);
-    case DType::kF16: return dot_f16(static_cast<const uint16_t*>(w.data) + r * cols, x, cols);
-    case DType::kBF16: return dot_bf16(static_cast<const uint16_t*>(w.data) + r * cols, x, cols);
+int64_t act_row_bytes(ActFormat f, int64_t n) {
+  switch (f) {
+    case ActFormat::kF32: return n * 4;
+    case ActFormat::kQ8x32: return n / 32 * static_cast<int64_t>(sizeof(ActBlock32));
+    case ActFormat::kQ8x256: return n / 256 * static_cast<int64_t>(sizeof(ActBlock256));
   }
   return 0;
 }
 
+void quantize_act_row(ActFormat f, const float* x, int64_t n, char* out) {
+  switch (f) {
+    case ActFormat::kF32:
+      std::memcpy(out, x, n * 4);
+      break;
+    case ActFormat::kQ8x32: {
+      auto* b = reinterpret_cast<ActBlock32*>(out);
+      for (int64_t i = 0; i < n / 32; ++i) {
+        b[i].d = quantize_block(x + 32 * i, 32, b[i].qs);
+        int32_t s = 0;
+        for (int j = 0; j < 32; ++j) s += b[i].qs[j];
+        b[i].sum = s;
+      }
+      break;
+    }
+    case ActFormat::kQ8x256: {
+      auto* b = reinterpret_cast<ActBlock256*>(out);
+      for (int64_t i = 0; i < n / 256; ++i) {
+        b[i].d = quantize_block(x + 256 * i, 256, b[i].qs);
+        for (int g = 0; g < 16; ++g) {
+          int s = 0;
+          for (int j = 0; j < 16; ++j) s += b[i].qs[16 * g + j];
+          b[i].bsums[g] = static_cast<int16_t>(s);
+        }
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace cpu
+
+namespace {
+const cpu::VecKernels& vec() {
+  static const cpu::VecKernels& v = cpu::vec_kernels(active_cpu_path());
+  return v;
+}
 }  // namespace
 
+float dot_f32(const float* a, const float* b, int64_t n) { return vec().dot_f32(a, b, n); }
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) { vec().axpy_f32(a, x, y, n); }
+
+void row_to_f32(const WeightView& w, int64_t row, float* out) {
+  type_traits(w.dtype).to_float(w.row(row), out, w.cols);
+}
+
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n_tok, float* y) {
+  const cpu::TypeKernels& k = cpu::type_kernels(w.dtype, active_cpu_path());
+  STRATA_CHECK(k.gemm != nullptr, "no CPU kernel for {} weights", dtype_name(w.dtype));
   const int64_t rows = w.rows, cols = w.cols;
-  // Rows in blocks of about 128 KiB of weights, which stay in L2 while every token passes
-  // over them; tokens in groups of 4 inside a block, so each row is converted once per group
-  // and a group's vectors stay in cache across the block's rows. Without the row blocks a
-  // long prompt's token vectors (121 tokens x 32 KiB for the FFN down projection) would be
-  // re-read from L3 for every row. Per output element the summation order is dot_row's, so
-  // any batch gives the same bits as token by token.
-  const int64_t row_bytes = cols * static_cast<int64_t>(dtype_size(w.dtype));
-  const int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(row_bytes, 1), 1, 256);
+  // Activations in the kernel's format, once per call (float weights read x as it is).
+  const char* act = reinterpret_cast<const char*>(x);
+  const int64_t act_bytes = cpu::act_row_bytes(k.act, cols);
+  thread_local std::vector<char> act_buf;
+  if (k.act != cpu::ActFormat::kF32) {
+    act_buf.resize(static_cast<size_t>(act_bytes * n_tok));
+    for (int64_t t = 0; t < n_tok; ++t) {
+      cpu::quantize_act_row(k.act, x + t * cols, cols, act_buf.data() + t * act_bytes);
+    }
+    act = act_buf.data();
+  }
+  // Rows in blocks of about 128 KiB of weights, which stay in L2 while every token group
+  // passes over them; without them a long prompt's activations would be re-read from L3 for
+  // every row. The kernel walks tokens in groups of 4 inside a block.
+  const int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
+  const char* wbase = static_cast<const char*>(w.data);
   pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
     for (int64_t rb = r0; rb < r1; rb += block) {
       const int64_t re = std::min(rb + block, r1);
-      int64_t t = 0;
-#ifdef STRATA_AVX2
-      constexpr int kTok = 4;
-      for (; t + kTok <= n_tok; t += kTok) {
-        const float* xs[kTok];
-        for (int k = 0; k < kTok; ++k) xs[k] = x + (t + k) * cols;
-        for (int64_t r = rb; r < re; ++r) {
-          float out[kTok];
-          dot_multi<kTok>(w, r, xs, out);
-          for (int k = 0; k < kTok; ++k) y[(t + k) * rows + r] = out[k];
-        }
-      }
-#endif
-      for (; t < n_tok; ++t) {
-        for (int64_t r = rb; r < re; ++r) y[t * rows + r] = dot_row(w, r, x + t * cols);
-      }
+      k.gemm(wbase + rb * w.row_bytes, w.row_bytes, re - rb, act, act_bytes, n_tok, cols, y + rb,
+             rows);
     }
   });
 }

@@ -1,8 +1,9 @@
 #pragma once
-// CPU reference kernels. Every kernel's result depends only on its inputs (never on the
-// thread count or where the weights came from): rows are split across threads, but each
-// output element is computed by one thread in a fixed order. That makes logits bit-identical
-// whatever the placement.
+// CPU kernels. Every kernel's result depends only on its inputs (never on the thread count or
+// where the weights came from): rows are split across threads, but each output element is
+// computed by one thread in a fixed order, and a batch of tokens gives the same bits as token
+// by token. That makes logits bit-identical whatever the placement. The SIMD path is chosen
+// at run time (cpu_features.h); all paths compute the same function within rounding.
 
 #include <cstdint>
 
@@ -12,22 +13,28 @@ namespace strata {
 
 class ThreadPool;
 
-// A weight matrix (or vector when rows == 1) in memory, in its stored dtype.
+// A weight matrix (or a vector when rows == 1) in memory, in its stored type: rows of `cols`
+// elements, `row_bytes` apart (core/dtype.h's row_bytes(dtype, cols) for a dense tensor).
 struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
-  int64_t rows = 0;  // n_out
-  int64_t cols = 0;  // n_in
+  int64_t rows = 0;       // n_out
+  int64_t cols = 0;       // n_in
+  int64_t row_bytes = 0;  // bytes from one row to the next
   bool empty() const { return data == nullptr; }
+  const char* row(int64_t r) const { return static_cast<const char*>(data) + r * row_bytes; }
 };
 
-// Converts row `row` of `w` to float.
+// Converts row `row` of `w` to float (exact: the type table's dequantization).
 void row_to_f32(const WeightView& w, int64_t row, float* out);
 
-// Dot product of `n` floats; fixed summation order (8-lane blocks, then a tail).
+// Dot product of `n` floats.
 float dot_f32(const float* a, const float* b, int64_t n);
+// y[i] += a * x[i] for i < n.
+void axpy_f32(float a, const float* x, float* y, int64_t n);
 
 // y[t, r] = sum_c w[r, c] * x[t, c] for t < n_tok. x: [n_tok, w.cols], y: [n_tok, w.rows].
+// Quantized weights meet activations quantized to 8 bits per block (cpu_types.h).
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n_tok, float* y);
 
 // out = x / rms(x) * weight, over n floats.

@@ -1,0 +1,70 @@
+#pragma once
+// The CPU half of the type table (core/dtype.h): for each weight type, the activation format
+// its dot kernel reads and its kernel on each CPU path (ggml's type_traits_cpu). Adding a
+// type is a row here per path and a kernel in each kernels_*.cpp, tested against the scalar
+// path by tests/engine/cpu_kernels_test.cpp.
+
+#include <cstdint>
+
+#include "backend/cpu/cpu_features.h"
+#include "core/dtype.h"
+
+namespace strata::cpu {
+
+// Activations are quantized once per matmul and token, so quantized weights meet 8-bit
+// integer activations (as llama.cpp does), with a float scale per block (llama.cpp rounds
+// that scale to F16 for the 32-element types; strata keeps the float).
+struct ActBlock32 {
+  float d;      // x ~ d * qs
+  int32_t sum;  // sum of qs (the offset terms of Q4_0, Q4_1, Q5_*, and the VNNI sign trick)
+  int8_t qs[32];
+};
+struct ActBlock256 {
+  float d;
+  int16_t bsums[16];  // sums of each 16 qs (the K quants' mins and offsets)
+  int8_t qs[256];
+};
+static_assert(sizeof(ActBlock32) == 40 && sizeof(ActBlock256) == 292);
+
+enum class ActFormat {
+  kF32,    // float weights (F32, F16, BF16) read float activations
+  kQ8x32,  // ActBlock32: the 32-element types (Q4_0 ... Q8_0, IQ4_NL)
+  kQ8x256  // ActBlock256: the K quants and IQ4_XS
+};
+
+// Bytes of one activation row of n elements in format f.
+int64_t act_row_bytes(ActFormat f, int64_t n);
+// Converts a row of n floats to format f (the same arithmetic on every path).
+void quantize_act_row(ActFormat f, const float* x, int64_t n, char* out);
+
+// y[t * ldy + r] = dot(weight row r, activation row t) for r < n_rows, t < n_tok; weight rows
+// are w_row_bytes apart, activation rows act_row_bytes apart, n elements each. Every output
+// is computed by the arithmetic of the n_tok == 1 case, so a batch gives the same bits as
+// token by token, whatever the thread count.
+using GemmFn = void (*)(const char* w, int64_t w_row_bytes, int64_t n_rows, const char* act,
+                        int64_t act_row_bytes, int64_t n_tok, int64_t n, float* y, int64_t ldy);
+
+struct TypeKernels {
+  ActFormat act = ActFormat::kF32;
+  GemmFn gemm = nullptr;  // null: no kernel (types that are not weight types)
+};
+
+// Vector helpers for attention, per path.
+struct VecKernels {
+  float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
+  void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
+};
+
+// The kernel of type t on path p (every weight type has one on every path).
+const TypeKernels& type_kernels(DType t, CpuPath p);
+const VecKernels& vec_kernels(CpuPath p);
+
+// Number of table rows: ggml ids are below this.
+constexpr int kTypeSlots = 36;
+
+// Filled by each path's translation unit.
+void register_scalar_kernels(TypeKernels* types, VecKernels* vec);
+void register_avx2_kernels(TypeKernels* types, VecKernels* vec);
+void register_avx512_kernels(TypeKernels* types, VecKernels* vec);
+
+}  // namespace strata::cpu
