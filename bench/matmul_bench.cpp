@@ -1,33 +1,39 @@
-// The CPU matmul at Llama-3.2-1B's FFN size (8192 x 2048, F16 and BF16): a 32-token prompt
-// batch through the batched kernel (each weight row converted once per 4 tokens) against the
-// same 32 tokens one at a time (the decode path, and the baseline), on every hardware thread.
-//   build/<dir>/bench/matmul_bench --benchmark_repetitions=3
-// Reported: weight GB/s (weight bytes read per call / time) and tokens/s.
+// The CPU matmul per weight type and kernel path: decode (1 token, weight bytes streamed once:
+// reported as weight GB/s against DRAM) and prefill (32 tokens: reported as GFLOP/s).
+//
+//   build/release/bench/matmul_bench                         # every type, the active path
+//   STRATA_CPU=avx2 build/release/bench/matmul_bench --benchmark_filter=Q4_K
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/dtype.h"
+#include "core/quant/parallel.h"
 
 namespace strata {
 namespace {
 
-constexpr int64_t kRows = 8192, kCols = 2048, kTokens = 32;
+// 64K rows of 2048 (a 1-token pass streams it once from DRAM, as a decode step does).
+constexpr int64_t kRows = 65536, kCols = 2048;  // 64 Mi weights: beyond any L3
 
 struct Fixture {
-  std::vector<uint16_t> w;
-  std::vector<float> x, y;
+  std::vector<char> w;
   WeightView view;
-  explicit Fixture(DType dtype) : w(kRows * kCols), x(kTokens * kCols), y(kTokens * kRows) {
+  explicit Fixture(DType t) {
     std::mt19937 rng(1);
     std::normal_distribution<float> normal(0.0f, 0.02f);
-    for (auto& v : w) v = dtype == DType::kF16 ? f32_to_f16(normal(rng)) : f32_to_bf16(normal(rng));
-    for (auto& v : x) v = normal(rng) * 50;
-    view = {w.data(), dtype, kRows, kCols, kCols * 2};
+    std::vector<float> f(kRows * kCols);
+    for (float& v : f) v = normal(rng);
+    const int64_t rb = static_cast<int64_t>(row_bytes(t, kCols));
+    w.resize(rb * kRows);
+    quant::from_float_parallel(t, f.data(), w.data(), kRows * kCols);
+    view = {w.data(), t, kRows, kCols, rb};
   }
 };
 
@@ -36,44 +42,38 @@ ThreadPool& pool() {
   return p;
 }
 
-void report(benchmark::State& state, int64_t weight_passes) {
-  state.counters["weight_GB/s"] = benchmark::Counter(
-      static_cast<double>(weight_passes) * kRows * kCols * 2 * state.iterations() / 1e9,
-      benchmark::Counter::kIsRate);
-  state.counters["tokens/s"] =
-      benchmark::Counter(static_cast<double>(kTokens) * state.iterations(), benchmark::Counter::kIsRate);
-}
-
-void BM_Prefill32Batched(benchmark::State& state) {
-  Fixture f(static_cast<DType>(state.range(0)));
+void bench(benchmark::State& state, DType t, int64_t n_tok) {
+  static std::vector<std::unique_ptr<Fixture>> cache(64);
+  auto& fx = cache[static_cast<int>(t)];
+  if (!fx) fx = std::make_unique<Fixture>(t);
+  std::vector<float> x(n_tok * kCols), y(n_tok * kRows);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
   for (auto _ : state) {
-    matmul(pool(), f.view, f.x.data(), kTokens, f.y.data());
-    benchmark::DoNotOptimize(f.y.data());
+    matmul(pool(), fx->view, x.data(), n_tok, y.data());
+    benchmark::DoNotOptimize(y.data());
   }
-  report(state, 1);
+  const double bytes = static_cast<double>(fx->w.size());
+  state.counters["weight_GB/s"] =
+      benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kRows * kCols * n_tok * state.iterations() / 1e9,
+                                                 benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(cpu_path_name(active_cpu_path())));
 }
 
-void BM_Prefill32TokenByToken(benchmark::State& state) {
-  Fixture f(static_cast<DType>(state.range(0)));
-  for (auto _ : state) {
-    for (int64_t t = 0; t < kTokens; ++t) {
-      matmul(pool(), f.view, f.x.data() + t * kCols, 1, f.y.data() + t * kRows);
-    }
-    benchmark::DoNotOptimize(f.y.data());
-  }
-  report(state, kTokens);
-}
+const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,   DType::kQ4_0,
+                        DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL, DType::kQ2_K,
+                        DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,   DType::kIQ4_XS};
 
-BENCHMARK(BM_Prefill32Batched)
-    ->Arg(static_cast<int>(DType::kF16))
-    ->Arg(static_cast<int>(DType::kBF16))
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK(BM_Prefill32TokenByToken)
-    ->Arg(static_cast<int>(DType::kF16))
-    ->Arg(static_cast<int>(DType::kBF16))
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+[[maybe_unused]] const bool kRegistered = [] {
+  for (DType t : kTypes) {
+    const std::string name(dtype_name(t));
+    benchmark::RegisterBenchmark(("decode/" + name).c_str(), bench, t, 1)->UseRealTime();
+    benchmark::RegisterBenchmark(("prefill32/" + name).c_str(), bench, t, 32)->UseRealTime();
+  }
+  return true;
+}();
 
 }  // namespace
 }  // namespace strata

@@ -14,21 +14,32 @@ namespace strata::cpu {
 // Activations are quantized once per matmul and token, so quantized weights meet 8-bit
 // integer activations (as llama.cpp does), with a float scale per block (llama.cpp rounds
 // that scale to F16 for the 32-element types; strata keeps the float).
-struct ActBlock32 {
-  float d;      // x ~ d * qs
-  int32_t sum;  // sum of qs (the offset terms of Q4_0, Q4_1, Q5_*, and the VNNI sign trick)
-  int8_t qs[32];
+// A row of n elements for the 32-element types, as arrays so eight blocks' values load as one
+// vector: nb = n / 32 scales; nb products scale * (sum of the block's qs) (the min terms of
+// Q4_1, Q5_1); nb sums of the block's qs (the exact integer offsets of Q4_0, Q5_0 and of the
+// unsigned forms of Q8_0 and IQ4_NL); then n int8.
+struct ActRow32 {
+  const float* d;
+  const float* ds;
+  const int32_t* s;
+  const int8_t* qs;
 };
+inline ActRow32 act_row32(const char* row, int64_t n) {
+  const int64_t nb = n / 32;
+  const float* d = reinterpret_cast<const float*>(row);
+  const int32_t* s = reinterpret_cast<const int32_t*>(d + 2 * nb);
+  return {d, d + nb, s, reinterpret_cast<const int8_t*>(s + nb)};
+}
 struct ActBlock256 {
   float d;
   int16_t bsums[16];  // sums of each 16 qs (the K quants' mins and offsets)
   int8_t qs[256];
 };
-static_assert(sizeof(ActBlock32) == 40 && sizeof(ActBlock256) == 292);
+static_assert(sizeof(ActBlock256) == 292);
 
 enum class ActFormat {
   kF32,    // float weights (F32, F16, BF16) read float activations
-  kQ8x32,  // ActBlock32: the 32-element types (Q4_0 ... Q8_0, IQ4_NL)
+  kQ8x32,  // ActRow32: the 32-element types (Q4_0 ... Q8_0, IQ4_NL)
   kQ8x256  // ActBlock256: the K quants and IQ4_XS
 };
 

@@ -17,7 +17,7 @@ using namespace quant;
 // The scalar kernels compute one row at a time.
 template <class D>
 struct RowTile {
-  static constexpr int kRows = 1;
+  static constexpr int kRows = 1, kDecodeRows = 1;
   template <int R, int T>
   static void tile(const char* const* w, const char* const* a, int64_t n, float* out) {
     D::template dot<T>(w[0], a, n, out);
@@ -54,7 +54,7 @@ struct LoadBF16 {
   }
 };
 
-// ---- 32-element blocks, ActBlock32 activations ----
+// ---- 32-element blocks, ActRow32 activations ----
 // Each block type gives its levels as integers: x = scale * level + offset, with `offset`
 // nonzero only for Q4_1/Q5_1 (the block's m).
 
@@ -137,15 +137,16 @@ struct Block32Dot {
   static void dot(const char* w, const char* const* a, int64_t n, float* out) {
     const B* wb = reinterpret_cast<const B*>(w);
     float acc[T] = {};
+    ActRow32 x[T];
+    for (int k = 0; k < T; ++k) x[k] = act_row32(a[k], n);
     for (int64_t i = 0; i < n / 32; ++i) {
       int q[32];
       float d, m;
       Levels32<B>::get(wb[i], q, &d, &m);
       for (int k = 0; k < T; ++k) {
-        const ActBlock32& x = reinterpret_cast<const ActBlock32*>(a[k])[i];
         int32_t s = 0;
-        for (int j = 0; j < 32; ++j) s += q[j] * x.qs[j];
-        acc[k] += d * x.d * static_cast<float>(s) + m * x.d * static_cast<float>(x.sum);
+        for (int j = 0; j < 32; ++j) s += q[j] * x[k].qs[32 * i + j];
+        acc[k] += d * x[k].d[i] * static_cast<float>(s) + m * x[k].ds[i];
       }
     }
     for (int k = 0; k < T; ++k) out[k] = acc[k];

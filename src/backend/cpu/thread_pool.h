@@ -2,6 +2,11 @@
 // A fixed pool of worker threads for data-parallel loops. The calling thread takes part,
 // so a pool of n threads has n-1 workers. parallel_for() is called by one thread at a time
 // (the executor); not reentrant. Not copyable.
+//
+// A decode step runs ~130 parallel loops a few hundred microseconds apart; waking a sleeping
+// thread through the kernel for each cost ~5% of a step. So workers spin on the job counter
+// for a while after each job (kSpinMicros) before sleeping on the condition variable, and
+// the caller spins for the workers to finish: an idle pool sleeps, a busy one never does.
 
 #include <atomic>
 #include <condition_variable>
@@ -41,15 +46,19 @@ class ThreadPool {
   Status start();  // starts the workers; on failure joins the ones that started
   void worker_loop(int index);
 
+  static constexpr int64_t kSpinMicros = 300;
+
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable start_cv_, done_cv_;
+  std::mutex mu_;                        // guards sleeping on start_cv_
+  std::condition_variable start_cv_;
+  // Published by the release-increment of generation_, read after its acquire-load.
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // one more per job
+  std::atomic<int> pending_{0};          // workers still running the current job
+  std::atomic<int> sleepers_{0};         // workers waiting on start_cv_
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace strata
