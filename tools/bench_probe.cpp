@@ -1,5 +1,7 @@
 #include "tools/bench_probe.h"
 
+#include "backend/cpu/cpu_features.h"
+
 #include <fcntl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -156,14 +158,14 @@ Result<double> device_copy_gbps(Device& dev, uint64_t nbytes, int reps) {
   return best;
 }
 
+}  // namespace
+
 std::string cache_dir() {
   if (const char* d = std::getenv("STRATA_CACHE_DIR"); d && *d) return d;
   if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/strata";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/strata";
   return "/tmp/strata-cache";
 }
-
-}  // namespace
 
 Result<ProbeResult> run_probe(const ProbeOptions& o,
                               const std::function<void(const std::string&)>& progress) {
@@ -176,6 +178,8 @@ Result<ProbeResult> run_probe(const ProbeOptions& o,
   if (path.empty()) {
     p.file_bytes =
         std::max<uint64_t>(o.file_bytes / kDirectIoAlignBytes * kDirectIoAlignBytes, 1ull << 20);
+    std::error_code ec;
+    std::filesystem::create_directories(o.dir, ec);  // the cache folder may not exist yet
     path = o.dir + "/.strata-probe-" + std::to_string(::getpid()) + ".bin";
     progress(fmt::format("writing a {} probe file {}", format_bytes(p.file_bytes), path));
     st = write_probe_file(path, p.file_bytes);
@@ -347,6 +351,7 @@ nlohmann::ordered_json machine_info() {
   }
   j["cpu"] = cpu;
   j["cpus"] = std::thread::hardware_concurrency();
+  j["cpu_kernels"] = cpu_description();
   uint64_t mem_kb = 0;
   std::ifstream mi("/proc/meminfo");
   for (std::string line; std::getline(mi, line);) {

@@ -343,6 +343,10 @@ int bench_main(const BenchArgs& args) {
     auto bundled = bundled_model_path();
     if (!bundled) return fail(bundled.status());
     a.engine.model_path = *bundled;
+    // The bundled model lives in strata's data folder, which may be read-only (an installed
+    // prefix) and is not where the user's models are: a probe without -m writes its file in
+    // the cache folder instead.
+    if (a.probe_dir.empty()) a.probe_dir = cache_dir();
   }
   if (a.child) return child_main(a);
   if (a.probe) return probe_main(a);

@@ -10,6 +10,7 @@
 #include "store/layer_pack.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 
 namespace strata::cli {
 
@@ -28,47 +29,6 @@ std::string human_bytes(uint64_t b) {
   return fmt::format("{} B", b);
 }
 
-// One stderr line: percent, GB written, MB/s. On a terminal it is redrawn in place with \r
-// (at most every 100 ms: faster redraws cost more than they show); elsewhere (logs, CI) only
-// the final line is printed.
-class ProgressLine {
- public:
-  ProgressLine() : tty_(::isatty(STDERR_FILENO) == 1) {}
-  void update(uint64_t done, uint64_t total) {
-    if (!tty_) return;
-    const double t = clock_.elapsed_s();
-    if (done < total && t - last_draw_s_ < 0.1) return;
-    last_draw_s_ = t;
-    std::fprintf(stderr, "\r%s", line(done, total).c_str());
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-  // After a failure the line stays as last drawn: the error follows on its own line.
-  void finish(uint64_t done, uint64_t total, bool ok) {
-    if (ok) {
-      std::fprintf(stderr, "%s%s\n", tty_ && drawn_ ? "\r" : "", line(done, total).c_str());
-    } else if (drawn_) {
-      std::fprintf(stderr, "\n");
-    }
-  }
-
- private:
-  std::string line(uint64_t done, uint64_t total) const {
-    const double s = std::max(clock_.elapsed_s(), 1e-9);
-    const double pct = total ? 100.0 * double(done) / double(total) : 100.0;
-    // Small models in MB: "0.00 / 0.00 GB" says nothing. Padded so a shorter redraw leaves
-    // no characters of the previous one behind.
-    const bool gb = total >= 1000000000ull;
-    const double unit = gb ? 1e9 : 1e6;
-    return fmt::format("strata: convert {:5.1f}%  {:.2f} / {:.2f} {}  {:.0f} MB/s   ", pct,
-                       done / unit, total / unit, gb ? "GB" : "MB", done / 1e6 / s);
-  }
-  bool tty_;
-  bool drawn_ = false;
-  Stopwatch clock_;
-  double last_draw_s_ = -1;
-};
-
 int convert_main(const ConvertArgs& a) {
   auto model = open_model(a.model);
   if (!model) return fail(model.status());
@@ -76,15 +36,11 @@ int convert_main(const ConvertArgs& a) {
     auto tok = open_tokenizer(*model, a.tokenizer);
     if (!tok) return fail(tok.status());
   }
-  ProgressLine bar;
-  uint64_t done_bytes = 0, total_bytes = 0;
+  ProgressLine bar("convert");
   Stopwatch clock;
-  Status s = write_layer_pack(*model, a.pack_dir, [&](uint64_t done, uint64_t total) {
-    done_bytes = done;
-    total_bytes = total;
-    bar.update(done, total);
-  });
-  bar.finish(done_bytes, total_bytes, s.is_ok());
+  Status s = write_layer_pack(*model, a.pack_dir,
+                              [&](uint64_t done, uint64_t total) { bar.update(done, total); });
+  bar.finish(s.is_ok());
   if (!s) return fail(s);
   const double seconds = clock.elapsed_s();
   // Reopening checks the manifest just written against the model, as every later run will.

@@ -5,6 +5,7 @@
 #include <map>
 #include <regex>
 
+#include "backend/cpu/cpu_features.h"
 #include "model/model_source.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
@@ -75,6 +76,7 @@ int inspect_main(const InspectArgs& a) {
         {"tied_embeddings", c.tied_embeddings}, {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
         {"sliding_window", c.sliding_window}, {"llama3_rope_scaling", c.llama3_rope_scaling}};
     j["tokenizer"] = {{"kind", tok_kind}, {"n_vocab", tok_vocab}};
+    j["cpu_kernels"] = cpu_description();
     if (!tok_error.empty()) j["tokenizer"]["error"] = tok_error;
     j["total_bytes"] = m.index.total_bytes();
     j["global_bytes"] = global_bytes;
@@ -115,6 +117,7 @@ int inspect_main(const InspectArgs& a) {
   } else {
     std::printf("  tokenizer     unavailable: %s\n", tok_error.c_str());
   }
+  std::printf("  cpu kernels   %s\n", cpu_description().c_str());
   std::printf("  weights       %s in %zu tensors (%s outside layers)\n",
               human_bytes(m.index.total_bytes()).c_str(), m.index.size(),
               human_bytes(global_bytes).c_str());

@@ -21,6 +21,7 @@
 #include "tokenizer/gguf_vocab_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 
 namespace strata::cli {
 
@@ -33,6 +34,7 @@ struct MakeModelArgs {
   std::string out;
   int64_t layers = 0;
   uint64_t seed = 0;
+  float std = 0.02f;
   bool list = false;
 };
 
@@ -66,29 +68,6 @@ Status copy_file_atomic(const std::string& from, const std::string& to) {
   return w.commit();
 }
 
-// Smaller writes take a moment and need no progress.
-constexpr uint64_t kProgressMinBytes = 64ull << 20;
-
-// Progress on stderr, at most once a second: "\r" updates on a terminal, lines otherwise.
-std::function<void(uint64_t, uint64_t)> progress_printer(const std::string& what) {
-  struct State {
-    Stopwatch sw;
-    double last_s = -1;
-  };
-  auto st = std::make_shared<State>();
-  const bool tty = ::isatty(2);
-  return [st, tty, what](uint64_t done, uint64_t total) {
-    const double t = st->sw.elapsed_s();
-    if (total < kProgressMinBytes || (done < total && t - st->last_s < 1.0)) return;
-    st->last_s = t;
-    std::fprintf(stderr, "%sstrata: make-model: %s %.2f / %.2f GB (%.0f%%), %.0f MB/s%s",
-                 tty ? "\r" : "", what.c_str(), done / 1e9, total / 1e9,
-                 total ? 100.0 * done / total : 100.0, t > 0 ? done / t / 1e6 : 0.0,
-                 tty && done < total ? "" : "\n");
-    std::fflush(stderr);
-  };
-}
-
 int make_model_main(const MakeModelArgs& a) {
   if (a.list) {
     std::printf("%-14s %-32s %6s %6s %6s %5s %5s %5s %7s  tokenizer\n", "shape", "model", "hidden",
@@ -120,8 +99,10 @@ int make_model_main(const MakeModelArgs& a) {
   RandomModelOptions o;
   o.dtype = *dtype;
   o.seed = a.seed;
+  o.weight_std = a.std;
   o.name = shape->name + (a.layers > 0 ? fmt::format("-{}L", c.n_layer) : "") + "-random";
-  o.on_progress = progress_printer(a.out);
+  auto bar = std::make_shared<ProgressLine>("make-model " + a.out, 64ull << 20);
+  o.on_progress = [bar](uint64_t done, uint64_t total) { bar->update(done, total); };
   STRATA_LOG_INFO(
       "make-model: {} ({}): {} layers, hidden {}, ffn {}, heads {}/{} kv, vocab {}, "
       "{} {}, seed {}: {} of weights",
@@ -162,6 +143,7 @@ int make_model_main(const MakeModelArgs& a) {
           shape->name, vocab_out, vocab_out);
     }
   }
+  bar->finish(true);
   STRATA_LOG_INFO("make-model: wrote {} in {:.1f} s", a.out, sw.elapsed_s());
   return 0;
 }
@@ -189,6 +171,8 @@ Command make_model_command() {
                     "Override the number of layers (default: the real one)")
         ->check(CLI::PositiveNumber);
     sub->add_option("--seed", args->seed, "Random seed: the same seed gives the same bytes")
+        ->capture_default_str();
+    sub->add_option("--std", args->std, "Standard deviation of the matrices' normal weights")
         ->capture_default_str();
     sub->add_flag("--list", args->list, "List the known shapes and exit");
     return sub;

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "core/file.h"
+#include "backend/cpu/cpu_features.h"
 #include "backend/device.h"
 #include "core/log.h"
 #include "model/model_source.h"
@@ -68,6 +69,7 @@ int run_main(const RunArgs& a_in) {
   STRATA_LOG_INFO("model {} ({}, {} layers, {} dim, {} heads / {} kv, vocab {}), ctx {}",
                   e.model().name, c.arch_name, c.n_layer, c.n_embd, c.n_head, c.n_head_kv,
                   c.n_vocab, e.n_ctx());
+  STRATA_LOG_INFO("cpu kernels: {}, {} threads", cpu_description(), e.n_threads());
   for (const std::string& l : split_lines(e.store().plan().describe())) STRATA_LOG_INFO("{}", l);
   if (e.store().plan().n_streamed() > 0) STRATA_LOG_INFO("streaming: {}", e.store().io_description());
   if (a.verbose_layers) {

@@ -25,6 +25,7 @@ Command tokenize_command();
 Command convert_command();
 Command bench_command();
 Command make_model_command();
+Command quantize_command();
 
 std::vector<Command> all_commands();
 

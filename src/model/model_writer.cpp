@@ -163,27 +163,42 @@ uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32)
   return total;
 }
 
+std::vector<std::pair<std::string, MetaValue>> gguf_model_metadata(const ModelConfig& c,
+                                                                   const std::string& name,
+                                                                   DType file_type) {
+  const std::string a = c.arch_name;
+  std::vector<std::pair<std::string, MetaValue>> m;
+  auto u32 = [&](const std::string& k, int64_t v) {
+    m.emplace_back(k, MetaValue::of_u32(static_cast<uint32_t>(v)));
+  };
+  m.emplace_back("general.architecture", MetaValue::of_string(a));
+  m.emplace_back("general.name", MetaValue::of_string(name));
+  u32("general.file_type", gguf_file_type(file_type));
+  if (type_traits(file_type).block_elems > 1) u32("general.quantization_version", 2);
+  u32(a + ".block_count", c.n_layer);
+  u32(a + ".context_length", c.n_ctx_train);
+  u32(a + ".embedding_length", c.n_embd);
+  u32(a + ".feed_forward_length", c.n_ff);
+  u32(a + ".attention.head_count", c.n_head);
+  u32(a + ".attention.head_count_kv", c.n_head_kv);
+  u32(a + ".attention.key_length", c.head_dim);
+  u32(a + ".attention.value_length", c.head_dim);
+  u32(a + ".rope.dimension_count", c.head_dim);
+  m.emplace_back(a + ".rope.freq_base", MetaValue::of_f32(c.rope_theta));
+  m.emplace_back(a + ".attention.layer_norm_rms_epsilon", MetaValue::of_f32(c.rms_eps));
+  u32(a + ".vocab_size", c.n_vocab);
+  if (c.sliding_window > 0) u32(a + ".attention.sliding_window", c.sliding_window);
+  return m;
+}
+
+std::vector<float> permute_for_interleaved_rope(const std::vector<float>& hf, int64_t n_heads,
+                                                int64_t cols) {
+  return permute_rows(hf, n_heads, cols);
+}
+
 Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, const std::string& path) {
   GgufWriter w;
-  const std::string a = c.arch_name;
-  w.set("general.architecture", MetaValue::of_string(a));
-  w.set("general.name", MetaValue::of_string(o.name));
-  w.set("general.file_type", MetaValue::of_u32(gguf_file_type(o.dtype)));
-  w.set(a + ".block_count", MetaValue::of_u32(static_cast<uint32_t>(c.n_layer)));
-  w.set(a + ".context_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_ctx_train)));
-  w.set(a + ".embedding_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_embd)));
-  w.set(a + ".feed_forward_length", MetaValue::of_u32(static_cast<uint32_t>(c.n_ff)));
-  w.set(a + ".attention.head_count", MetaValue::of_u32(static_cast<uint32_t>(c.n_head)));
-  w.set(a + ".attention.head_count_kv", MetaValue::of_u32(static_cast<uint32_t>(c.n_head_kv)));
-  w.set(a + ".attention.key_length", MetaValue::of_u32(static_cast<uint32_t>(c.head_dim)));
-  w.set(a + ".attention.value_length", MetaValue::of_u32(static_cast<uint32_t>(c.head_dim)));
-  w.set(a + ".rope.dimension_count", MetaValue::of_u32(static_cast<uint32_t>(c.head_dim)));
-  w.set(a + ".rope.freq_base", MetaValue::of_f32(c.rope_theta));
-  w.set(a + ".attention.layer_norm_rms_epsilon", MetaValue::of_f32(c.rms_eps));
-  w.set(a + ".vocab_size", MetaValue::of_u32(static_cast<uint32_t>(c.n_vocab)));
-  if (c.sliding_window > 0) {
-    w.set(a + ".attention.sliding_window", MetaValue::of_u32(static_cast<uint32_t>(c.sliding_window)));
-  }
+  for (auto& [k, v] : gguf_model_metadata(c, o.name, o.dtype)) w.set(k, std::move(v));
   for (const auto& [k, v] : o.extra_gguf_meta) w.set(k, v);
 
   const uint64_t total = model_weight_bytes(c, o.dtype, /*vectors_f32=*/true);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/status.h"
@@ -34,6 +36,17 @@ uint32_t gguf_file_type(DType t);
 // Total tensor bytes of the model `c` in `dtype` (1-D tensors in F32 when `vectors_f32`, as
 // a GGUF stores them).
 uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32 = false);
+
+// The GGUF metadata of a model of config `c` as llama.cpp's converter writes it (architecture,
+// hyper-parameters, general.file_type for matrices mostly of `file_type`), without tokenizer.
+std::vector<std::pair<std::string, MetaValue>> gguf_model_metadata(const ModelConfig& c,
+                                                                   const std::string& name,
+                                                                   DType file_type);
+
+// Hugging Face q/k rows (rotate-half RoPE) in the order of a GGUF "llama" file (interleaved
+// pairs), as llama.cpp's converter permutes them: `hf` is [n_heads * head_dim, cols].
+std::vector<float> permute_for_interleaved_rope(const std::vector<float>& hf, int64_t n_heads,
+                                                int64_t cols);
 
 // Writes `c` with random weights to a GGUF file at `path` (atomically).
 [[nodiscard]] Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& opts,

@@ -58,6 +58,11 @@ std::vector<ModelShape> build_shapes() {
   s.push_back({"tiny", "stories260K-shaped tiny Llama",
                make_config(Arch::kLlama, {64, 172, 5, 8, 4, 8, 512, 512, 10000.0f, 1e-5f, true}),
                ShapeVocab::kGgufVocab, kStoriesGguf, ""});
+  // Not a published model: stories260K's vocabulary on rows of 256, so every block type (the
+  // K quants need rows that are multiples of 256) fits a model small enough for tests.
+  s.push_back({"tiny-256", "256-wide test model (stories260K vocabulary)",
+               make_config(Arch::kLlama, {256, 512, 2, 8, 4, 32, 512, 512, 10000.0f, 1e-5f, true}),
+               ShapeVocab::kGgufVocab, kStoriesGguf, ""});
   // Qwen2.5-0.5B: q/k/v biases; sliding_window is in config.json but use_sliding_window is
   // false. 151,936 embedding rows (the tokenizer has 151,665 tokens).
   s.push_back({"qwen2.5-0.5b", "Qwen2.5 0.5B",

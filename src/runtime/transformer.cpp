@@ -134,9 +134,12 @@ Status Transformer::forward(std::span<const int32_t> tokens, int64_t pos, float*
     // Attention block.
     const float* attn_norm = static_cast<const float*>(L[LayerTensor::kAttnNorm].data);
     for (int64_t t = 0; t < n; ++t) rmsnorm(xb_.data() + t * d, x_.data() + t * d, attn_norm, d, c_.rms_eps);
-    matmul(pool_, L[LayerTensor::kWq], xb_.data(), n, q_.data());
-    matmul(pool_, L[LayerTensor::kWk], xb_.data(), n, k_.data());
-    matmul(pool_, L[LayerTensor::kWv], xb_.data(), n, v_.data());
+    {
+      MatmulInput normed(xb_.data(), n, d);  // quantized once for q, k and v
+      matmul(pool_, L[LayerTensor::kWq], normed, q_.data());
+      matmul(pool_, L[LayerTensor::kWk], normed, k_.data());
+      matmul(pool_, L[LayerTensor::kWv], normed, v_.data());
+    }
     if (c_.qkv_bias) {
       const float* bq = static_cast<const float*>(L[LayerTensor::kBq].data);
       const float* bk = static_cast<const float*>(L[LayerTensor::kBk].data);
@@ -175,8 +178,11 @@ Status Transformer::forward(std::span<const int32_t> tokens, int64_t pos, float*
     // Feed-forward block (SwiGLU).
     const float* ffn_norm = static_cast<const float*>(L[LayerTensor::kFfnNorm].data);
     for (int64_t t = 0; t < n; ++t) rmsnorm(xb_.data() + t * d, x_.data() + t * d, ffn_norm, d, c_.rms_eps);
-    matmul(pool_, L[LayerTensor::kGate], xb_.data(), n, hb_.data());
-    matmul(pool_, L[LayerTensor::kUp], xb_.data(), n, hb2_.data());
+    {
+      MatmulInput normed(xb_.data(), n, d);  // quantized once for gate and up
+      matmul(pool_, L[LayerTensor::kGate], normed, hb_.data());
+      matmul(pool_, L[LayerTensor::kUp], normed, hb2_.data());
+    }
     const int64_t nf = n * c_.n_ff;
     for (int64_t i = 0; i < nf; ++i) {
       float v = hb_[i];

@@ -133,7 +133,7 @@ std::string cpu_description() {
   std::string extra;
   if (p == CpuPath::kAvx512) {
     extra = "AVX-512 VNNI";
-    if (f.avx512_bf16) extra += ", BF16";
+    if (f.avx512_bf16) extra += ", BF16 present, unused";
   }
   if (f.amx_tile) extra += std::string(extra.empty() ? "" : ", ") + "AMX present, unused";
   if (!f.brand.empty()) extra += std::string(extra.empty() ? "" : "; ") + f.brand;

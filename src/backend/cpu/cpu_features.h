@@ -12,7 +12,7 @@ enum class CpuPath {
   kScalar,  // portable C++: the reference the SIMD paths are tested against
   kAvx2,    // AVX2 + FMA + F16C (Haswell, Zen 1 and later)
   kAvx512,  // AVX-512 F/BW/VL + VNNI (Ice Lake, Zen 4 and later): 8-bit dot products in one
-            // instruction; BF16 instructions where the CPU has them
+            // instruction
 };
 
 struct CpuFeatures {
@@ -35,7 +35,7 @@ CpuPath active_cpu_path();
 bool cpu_path_supported(CpuPath p);
 const char* cpu_path_name(CpuPath p);
 
-// "avx512 (AVX-512 VNNI, BF16; AMD EPYC ...)" for the stats line and --verbose.
+// "avx512 (AVX-512 VNNI, BF16 present, unused; AMD EPYC ...)" for the stats line and --verbose.
 std::string cpu_description();
 
 }  // namespace strata

@@ -14,10 +14,12 @@ namespace strata::cpu {
 // Activations are quantized once per matmul and token, so quantized weights meet 8-bit
 // integer activations (as llama.cpp does), with a float scale per block (llama.cpp rounds
 // that scale to F16 for the 32-element types; strata keeps the float).
-// A row of n elements for the 32-element types, as arrays so eight blocks' values load as one
-// vector: nb = n / 32 scales; nb products scale * (sum of the block's qs) (the min terms of
-// Q4_1, Q5_1); nb sums of the block's qs (the exact integer offsets of Q4_0, Q5_0 and of the
-// unsigned forms of Q8_0 and IQ4_NL); then n int8.
+// A row of n elements for the 32-element weight types, quantized with one scale per 16
+// elements (each weight block meets two: its halves' integer sums come out of the same
+// reduction as whole-block sums would, so the finer activation grid costs nothing), as arrays
+// so eight blocks' values load as vectors: nh = n / 16 scales; nh products scale * (sum of
+// the half's qs) (the min terms of Q4_1, Q5_1); nh sums of the half's qs (the exact integer
+// offsets of Q4_0, Q5_0 and of the unsigned forms of Q8_0 and IQ4_NL); then n int8.
 struct ActRow32 {
   const float* d;
   const float* ds;
@@ -25,10 +27,10 @@ struct ActRow32 {
   const int8_t* qs;
 };
 inline ActRow32 act_row32(const char* row, int64_t n) {
-  const int64_t nb = n / 32;
+  const int64_t nh = n / 16;
   const float* d = reinterpret_cast<const float*>(row);
-  const int32_t* s = reinterpret_cast<const int32_t*>(d + 2 * nb);
-  return {d, d + nb, s, reinterpret_cast<const int8_t*>(s + nb)};
+  const int32_t* s = reinterpret_cast<const int32_t*>(d + 2 * nh);
+  return {d, d + nh, s, reinterpret_cast<const int8_t*>(s + nh)};
 }
 struct ActBlock256 {
   float d;

@@ -69,7 +69,7 @@ const VecKernels& vec_kernels(CpuPath p) { return tables().vec[static_cast<int>(
 int64_t act_row_bytes(ActFormat f, int64_t n) {
   switch (f) {
     case ActFormat::kF32: return n * 4;
-    case ActFormat::kQ8x32: return n / 32 * 12 + n;
+    case ActFormat::kQ8x32: return n / 16 * 12 + n;
     case ActFormat::kQ8x256: return n / 256 * static_cast<int64_t>(sizeof(ActBlock256));
   }
   return 0;
@@ -81,16 +81,16 @@ void quantize_act_row(ActFormat f, const float* x, int64_t n, char* out) {
       std::memcpy(out, x, n * 4);
       break;
     case ActFormat::kQ8x32: {
-      const int64_t nb = n / 32;
+      const int64_t nh = n / 16;
       float* d = reinterpret_cast<float*>(out);
-      int32_t* sums = reinterpret_cast<int32_t*>(d + 2 * nb);
-      int8_t* qs = reinterpret_cast<int8_t*>(sums + nb);
-      for (int64_t i = 0; i < nb; ++i) {
-        d[i] = quantize_block(x + 32 * i, 32, qs + 32 * i);
+      int32_t* sums = reinterpret_cast<int32_t*>(d + 2 * nh);
+      int8_t* qs = reinterpret_cast<int8_t*>(sums + nh);
+      for (int64_t i = 0; i < nh; ++i) {
+        d[i] = quantize_block(x + 16 * i, 16, qs + 16 * i);
         int32_t s = 0;
-        for (int j = 0; j < 32; ++j) s += qs[32 * i + j];
+        for (int j = 0; j < 16; ++j) s += qs[16 * i + j];
         sums[i] = s;
-        d[nb + i] = d[i] * static_cast<float>(s);
+        d[nh + i] = d[i] * static_cast<float>(s);
       }
       break;
     }
@@ -126,21 +126,40 @@ void row_to_f32(const WeightView& w, int64_t row, float* out) {
   type_traits(w.dtype).to_float(w.row(row), out, w.cols);
 }
 
+const char* MatmulInput::rows(ThreadPool& pool, int format, int64_t* row_bytes) {
+  const auto f = static_cast<cpu::ActFormat>(format);
+  *row_bytes = cpu::act_row_bytes(f, cols_);
+  if (f == cpu::ActFormat::kF32) return reinterpret_cast<const char*>(x_);
+  std::vector<char>& buf = quantized_[format];
+  if (!ready_[format]) {
+    buf.resize(static_cast<size_t>(*row_bytes * n_tok_));
+    const int64_t rb = *row_bytes;
+    auto quantize = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) cpu::quantize_act_row(f, x_ + t * cols_, cols_, buf.data() + t * rb);
+    };
+    if (n_tok_ > 1) {
+      pool.parallel_for(n_tok_, quantize);
+    } else {
+      quantize(0, n_tok_);
+    }
+    ready_[format] = true;
+  }
+  return buf.data();
+}
+
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n_tok, float* y) {
+  MatmulInput in(x, n_tok, w.cols);
+  matmul(pool, w, in, y);
+}
+
+void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& in, float* y) {
   const cpu::TypeKernels& k = cpu::type_kernels(w.dtype, active_cpu_path());
   STRATA_CHECK(k.gemm != nullptr, "no CPU kernel for {} weights", dtype_name(w.dtype));
-  const int64_t rows = w.rows, cols = w.cols;
-  // Activations in the kernel's format, once per call (float weights read x as it is).
-  const char* act = reinterpret_cast<const char*>(x);
-  const int64_t act_bytes = cpu::act_row_bytes(k.act, cols);
-  thread_local std::vector<char> act_buf;
-  if (k.act != cpu::ActFormat::kF32) {
-    act_buf.resize(static_cast<size_t>(act_bytes * n_tok));
-    for (int64_t t = 0; t < n_tok; ++t) {
-      cpu::quantize_act_row(k.act, x + t * cols, cols, act_buf.data() + t * act_bytes);
-    }
-    act = act_buf.data();
-  }
+  STRATA_CHECK(in.cols() == w.cols, "matmul input has {} columns, weights {}", in.cols(), w.cols);
+  const int64_t rows = w.rows, cols = w.cols, n_tok = in.n_tok();
+  // Activations in the kernel's format (float weights read x as it is).
+  int64_t act_bytes = 0;
+  const char* act = in.rows(pool, static_cast<int>(k.act), &act_bytes);
   // Rows in blocks of about 128 KiB of weights, which stay in L2 while every token group
   // passes over them; without them a long prompt's activations would be re-read from L3 for
   // every row. The kernel walks tokens in groups of 4 inside a block.

@@ -6,6 +6,7 @@
 // at run time (cpu_features.h); all paths compute the same function within rounding.
 
 #include <cstdint>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -33,8 +34,29 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] for i < n.
 void axpy_f32(float a, const float* x, float* y, int64_t n);
 
+// The input of one or more matmuls: x [n_tok, cols] and, made on first use and kept, its
+// quantized forms (cpu_types.h), so q, k and v (or gate and up) quantize their shared input
+// once. The floats must not change while it is in use. Not thread-safe.
+class MatmulInput {
+ public:
+  MatmulInput(const float* x, int64_t n_tok, int64_t cols) : x_(x), n_tok_(n_tok), cols_(cols) {}
+  const float* x() const { return x_; }
+  int64_t n_tok() const { return n_tok_; }
+  int64_t cols() const { return cols_; }
+  // The rows in activation format `format` (a cpu::ActFormat), quantized on the pool the
+  // first time they are asked for.
+  const char* rows(ThreadPool& pool, int format, int64_t* row_bytes);
+
+ private:
+  const float* x_;
+  int64_t n_tok_, cols_;
+  std::vector<char> quantized_[3];
+  bool ready_[3] = {};
+};
+
 // y[t, r] = sum_c w[r, c] * x[t, c] for t < n_tok. x: [n_tok, w.cols], y: [n_tok, w.rows].
 // Quantized weights meet activations quantized to 8 bits per block (cpu_types.h).
+void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& x, float* y);
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n_tok, float* y);
 
 // out = x / rms(x) * weight, over n floats.

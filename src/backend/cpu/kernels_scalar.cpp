@@ -144,9 +144,11 @@ struct Block32Dot {
       float d, m;
       Levels32<B>::get(wb[i], q, &d, &m);
       for (int k = 0; k < T; ++k) {
-        int32_t s = 0;
-        for (int j = 0; j < 32; ++j) s += q[j] * x[k].qs[32 * i + j];
-        acc[k] += d * x[k].d[i] * static_cast<float>(s) + m * x[k].ds[i];
+        for (int h = 0; h < 2; ++h) {  // the activation's scale per half block
+          int32_t s = 0;
+          for (int j = 16 * h; j < 16 * h + 16; ++j) s += q[j] * x[k].qs[32 * i + j];
+          acc[k] += d * x[k].d[2 * i + h] * static_cast<float>(s) + m * x[k].ds[2 * i + h];
+        }
       }
     }
     for (int k = 0; k < T; ++k) out[k] = acc[k];
