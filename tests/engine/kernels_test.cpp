@@ -81,7 +81,7 @@ Acts activations(ActFormat f, const std::vector<float>& x, int64_t n_tok, int64_
         v = double(r.d[c / 16]) * r.qs[c];
       } else {
         const auto& b = reinterpret_cast<const cpu::ActBlock256*>(row)[c / 256];
-        v = double(b.d) * b.qs[c % 256];
+        v = double(b.d) * b.m[c % 256 / 32] * b.qs[c % 256];
       }
       a.deq[t * cols + c] = v;
     }
@@ -96,6 +96,18 @@ struct Case {
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return std::string(dtype_name(info.param.type)) + "_" + cpu_path_name(info.param.path);
+}
+
+// Activations whose magnitude changes from one 32-element sub-block to the next (down to a
+// 40th), as hidden states do, so the per-sub-block activation scales and multipliers are
+// exercised at every value, not only near the block's maximum.
+std::vector<float> uneven_values(int64_t n_tok, int64_t cols, uint32_t seed) {
+  std::vector<float> x = random_values(n_tok * cols, seed, 1.0f);
+  for (int64_t i = 0; i < n_tok * cols; ++i) {
+    const int64_t sub = i % cols / 32;
+    x[i] /= static_cast<float>(1 + (sub * 7) % 40);
+  }
+  return x;
 }
 
 std::vector<Case> all_cases() {
@@ -130,7 +142,7 @@ TEST_P(Kernels, MatchTheDoublePrecisionReference) {
   for (int64_t cols : widths()) {
     const Quantized w = quantize(type, random_values(rows * cols, 11 + cols, 0.5f), rows, cols);
     for (int64_t n_tok : {1, 2, 3, 4, 5, 9}) {
-      const Acts a = activations(k.act, random_values(n_tok * cols, 7 + n_tok, 1.0f), n_tok, cols);
+      const Acts a = activations(k.act, uneven_values(n_tok, cols, 7 + n_tok), n_tok, cols);
       std::vector<float> y(n_tok * rows, NAN);
       k.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, y.data(),
              rows);
@@ -176,7 +188,7 @@ TEST_P(Kernels, AgreeWithTheScalarPath) {
   for (int64_t cols : widths()) {
     const Quantized w = quantize(type, random_values(rows * cols, 3 + cols, 0.5f), rows, cols);
     const int64_t n_tok = 6;
-    const Acts a = activations(k.act, random_values(n_tok * cols, 5, 1.0f), n_tok, cols);
+    const Acts a = activations(k.act, uneven_values(n_tok, cols, 5), n_tok, cols);
     std::vector<float> y(n_tok * rows), s(n_tok * rows);
     k.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, y.data(), rows);
     ref.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, s.data(),
@@ -191,6 +203,32 @@ TEST_P(Kernels, AgreeWithTheScalarPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, Kernels, ::testing::ValuesIn(all_cases()), case_name);
+
+// Each activation element is within half a step of its float value, and a sub-block's step
+// follows its own magnitude: at most its amax / 127 plus the super-block's base step
+// (ActBlock256) or exactly its amax / 127 (ActRow32's per-16 scales), so small sub-blocks
+// next to large ones keep their resolution.
+TEST(Activations, EachSubBlockKeepsItsOwnResolution) {
+  const int64_t cols = 1024;
+  const std::vector<float> x = uneven_values(1, cols, 9);
+  for (ActFormat f : {ActFormat::kQ8x32, ActFormat::kQ8x256}) {
+    const Acts a = activations(f, x, 1, cols);
+    const int64_t sub = f == ActFormat::kQ8x32 ? 16 : 32;
+    for (int64_t j = 0; j < cols / sub; ++j) {
+      double amax = 0, err = 0;
+      for (int64_t c = j * sub; c < (j + 1) * sub; ++c) {
+        amax = std::max(amax, std::fabs(double(x[c])));
+        err = std::max(err, std::fabs(a.deq[c] - x[c]));
+      }
+      double base = 0;
+      if (f == ActFormat::kQ8x256) {
+        base = reinterpret_cast<const cpu::ActBlock256*>(a.bytes.data())[j * sub / 256].d;
+      }
+      const double step = amax / 127 + base;
+      EXPECT_LE(err, 0.5 * step * (1 + 1e-6)) << "format " << int(f) << " sub-block " << j;
+    }
+  }
+}
 
 // The public matmul: one thread or two, the same bits; one token at a time or all together,
 // the same bits for quantized weights.

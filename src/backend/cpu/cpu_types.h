@@ -32,12 +32,19 @@ inline ActRow32 act_row32(const char* row, int64_t n) {
   const int32_t* s = reinterpret_cast<const int32_t*>(d + 2 * nh);
   return {d, d + nh, s, reinterpret_cast<const int8_t*>(s + nh)};
 }
+// A super-block of 256 for the K quants and IQ4_XS: element e stands for d * m[e / 32] * qs[e].
+// One float scale d = amax / (127 * 16) and, per 32 elements, an integer multiplier m (1..16)
+// large enough for that sub-block's own amax, so a sub-block of small values keeps up to 16x
+// the resolution one scale per 256 would give it, while the kernels still sum a super-block in
+// integers: m multiplies the weight's integer sub-block scale (both 16-bit).
 struct ActBlock256 {
   float d;
-  int16_t bsums[16];  // sums of each 16 qs (the K quants' mins and offsets)
+  int16_t m[8];
+  int16_t bsums[16];  // m[g / 2] * (sum of qs 16 g .. 16 g + 15): the K quants' mins and offsets
   int8_t qs[256];
 };
-static_assert(sizeof(ActBlock256) == 292);
+static_assert(sizeof(ActBlock256) == 308);
+inline constexpr int kActMaxMultiplier = 16;
 
 enum class ActFormat {
   kF32,    // float weights (F32, F16, BF16) read float activations

@@ -40,10 +40,8 @@ const Tables& tables() {
 
 // Quantizes `block` floats (a multiple of 4) to int8 with one scale; rounds to nearest, ties
 // to even (SSE2's conversion in the default rounding mode, the same on every x86-64 CPU).
-inline float quantize_block(const float* x, int block, int8_t* q) {
-  float amax = 0;
-  for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float d = amax / 127, id = amax > 0 ? 127 / amax : 0.0f;
+// q[i] = nearest integer to x[i] * id, saturated to int8.
+inline void quantize_scaled(const float* x, int block, float id, int8_t* q) {
 #if defined(__SSE2__)
   const __m128 idv = _mm_set1_ps(id);
   for (int i = 0; i < block; i += 4) {
@@ -53,9 +51,41 @@ inline float quantize_block(const float* x, int block, int8_t* q) {
     std::memcpy(q + i, &four, 4);
   }
 #else
-  for (int i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+  for (int i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * id), -128.0f, 127.0f));
 #endif
-  return d;
+}
+
+inline float abs_max(const float* x, int n) {
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  return amax;
+}
+
+inline float quantize_block(const float* x, int block, int8_t* q) {
+  const float amax = abs_max(x, block);
+  quantize_scaled(x, block, amax > 0 ? 127 / amax : 0.0f, q);
+  return amax / 127;
+}
+
+void quantize_block256(const float* x, ActBlock256* b) {
+  float amax[8];
+  for (int j = 0; j < 8; ++j) amax[j] = abs_max(x + 32 * j, 32);
+  const float top = *std::max_element(amax, amax + 8);
+  b->d = top / (127 * kActMaxMultiplier);
+  for (int j = 0; j < 8; ++j) {
+    int m = kActMaxMultiplier;
+    if (top > 0) {
+      m = static_cast<int>(std::ceil(amax[j] / (127 * b->d)));
+      m = std::clamp(m, 1, kActMaxMultiplier);
+    }
+    b->m[j] = static_cast<int16_t>(m);
+    quantize_scaled(x + 32 * j, 32, top > 0 ? 1.0f / (b->d * static_cast<float>(m)) : 0.0f, b->qs + 32 * j);
+  }
+  for (int g = 0; g < 16; ++g) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j) s += b->qs[16 * g + j];
+    b->bsums[g] = static_cast<int16_t>(b->m[g / 2] * s);
+  }
 }
 
 }  // namespace
@@ -96,14 +126,7 @@ void quantize_act_row(ActFormat f, const float* x, int64_t n, char* out) {
     }
     case ActFormat::kQ8x256: {
       auto* b = reinterpret_cast<ActBlock256*>(out);
-      for (int64_t i = 0; i < n / 256; ++i) {
-        b[i].d = quantize_block(x + 256 * i, 256, b[i].qs);
-        for (int g = 0; g < 16; ++g) {
-          int s = 0;
-          for (int j = 0; j < 16; ++j) s += b[i].qs[16 * g + j];
-          b[i].bsums[g] = static_cast<int16_t>(s);
-        }
-      }
+      for (int64_t i = 0; i < n / 256; ++i) quantize_block256(x + 256 * i, b + i);
       break;
     }
   }

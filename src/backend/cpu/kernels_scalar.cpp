@@ -272,11 +272,11 @@ struct SuperDot {
       const int n_sub = 256 / L.sub;
       for (int k = 0; k < T; ++k) {
         const ActBlock256& x = reinterpret_cast<const ActBlock256*>(a[k])[i];
-        int32_t s = 0, smin = 0;
+        int64_t s = 0, smin = 0;
         for (int j = 0; j < n_sub; ++j) {
-          int32_t part = 0;
+          int64_t part = 0;
           for (int e = j * L.sub; e < (j + 1) * L.sub; ++e) part += L.q[e] * x.qs[e];
-          s += L.sc[j] * part;
+          s += L.sc[j] * x.m[j * L.sub / 32] * part;
           const int xs = L.sub == 16 ? x.bsums[j] : x.bsums[2 * j] + x.bsums[2 * j + 1];
           smin += L.mn[j] * xs;
         }
