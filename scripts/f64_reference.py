@@ -28,8 +28,8 @@ GGML = {  # id: (name, block elements, block bytes)
 }
 
 
-def read_gguf(path):
-    data = open(path, "rb").read()
+def read_gguf_header(data):
+    """(metadata, [(name, shape, ggml type id, offset)], data offset) of a GGUF file's bytes."""
     pos = 0
 
     def take(fmt):
@@ -72,7 +72,18 @@ def read_gguf(path):
         t, off = take("I"), take("Q")
         infos.append((name, ne, t, off))
     align = meta.get("general.alignment", 32)
-    base = (pos + align - 1) // align * align
+    return meta, infos, (pos + align - 1) // align * align
+
+
+def tensor_types(path):
+    """{tensor name: ggml type name} of a GGUF file."""
+    _, infos, _ = read_gguf_header(open(path, "rb").read())
+    return {name: GGML[t][0] for name, _, t, _ in infos}
+
+
+def read_gguf(path):
+    data = open(path, "rb").read()
+    meta, infos, base = read_gguf_header(data)
     tensors = {}
     for name, ne, t, off in infos:
         tname, be, bb = GGML[t]

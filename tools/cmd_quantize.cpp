@@ -26,15 +26,14 @@ int quantize_main(const QuantizeArgs& a) {
   o.n_threads = a.threads;
   ProgressLine bar("quantize " + a.out);
   o.on_progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-  STRATA_LOG_INFO("quantize: {} ({}, {} layers) -> {} as {}", a.in, model->config.arch_name,
-                  model->config.n_layer, a.out, mix->name);
   Stopwatch sw;
   Status s = quantize_model(*model, *mix, a.out, o);
   bar.finish(s.is_ok());
   if (!s) return fail(s);
   auto written = open_model(a.out);  // the file is what it claims to be
   if (!written) return fail(written.status().with_context("the written file does not load"));
-  STRATA_LOG_INFO("quantize: wrote {} ({}) in {:.1f} s", a.out,
+  STRATA_LOG_INFO("quantize: wrote {} as {} ({}, {} layers, {}) in {:.1f} s", a.out, mix->name,
+                  model->config.arch_name, model->config.n_layer,
                   format_bytes(written->index.total_bytes()), sw.elapsed_s());
   return 0;
 }
@@ -51,8 +50,8 @@ Command quantize_command() {
     sub->add_option("input", args->in, "GGUF file or Hugging Face directory")->required()->check(non_empty_path());
     sub->add_option("output", args->out, "GGUF file to write (atomically)")->required()->check(non_empty_path());
     sub->add_option("type", args->type,
-                    "Q4_K_M, Q5_K_M, Q4_K_S, Q5_K_S, Q8_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, Q5_1, Q5_0, "
-                    "Q4_1, Q4_0, IQ4_XS or IQ4_NL")
+                    "llama-quantize's names: Q8_0, Q6_K, Q5_K_M, Q5_K_S, Q5_1, Q5_0, Q4_K_M, Q4_K_S, "
+                    "Q4_1, Q4_0, IQ4_XS, IQ4_NL, Q3_K_L, Q3_K_M, Q3_K_S, Q2_K (Q5_K, Q4_K, Q3_K: the _M mixes)")
         ->required();
     sub->add_option("-t,--threads", args->threads, "Quantizer threads (default: all)");
     return sub;

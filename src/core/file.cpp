@@ -183,7 +183,10 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const std::string& path_arg) {
   w.path_ = path;
   w.tmp_path_ = path + ".tmp." + std::to_string(::getpid());
   w.fd_ = ::open(w.tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w.fd_ < 0) return Status::errorf("{}: cannot create: {}", w.tmp_path_, std::strerror(errno));
+  if (w.fd_ < 0) {
+    return Status::errorf("{}: cannot create (temporary file {}): {}", path_arg, w.tmp_path_,
+                          std::strerror(errno));
+  }
   return w;
 }
 

@@ -16,20 +16,33 @@ namespace strata {
 
 struct ModelSource;
 
-// A target: a mix ("Q4_K_M", "Q5_K_M") or one type for every matrix ("Q8_0", "Q4_0",
-// "Q6_K", "IQ4_XS", ...; the output head then follows llama.cpp's rule for that type).
+// A target, named as llama-quantize names it: a mix of K quants (Q2_K, Q3_K_S/M/L, Q4_K_S/M,
+// Q5_K_S/M; Q3_K, Q4_K and Q5_K mean their _M mix, as in llama-quantize) or one type for most
+// matrices (Q8_0, Q6_K, Q5_1, Q5_0, Q4_1, Q4_0, IQ4_NL, IQ4_XS), with the output head and the
+// tensors llama.cpp gives more bits chosen by its rules (quant_type_for).
 struct QuantMix {
-  std::string name;   // as given, upper case
-  DType base;         // the type of most matrices
-  bool k_mix = false;  // the _M rule: Q6_K for attn_v/ffn_down of the "more bits" layers
+  enum class Rule { kPlain, kQ2_K, kQ3_K_S, kQ3_K_M, kQ3_K_L, kQ4_K_S, kQ4_K_M, kQ5_K_S, kQ5_K_M, kIQ4 };
+  std::string name;  // canonical, upper case ("Q4_K_M" for "q4_k")
+  DType base;        // the type of most matrices
+  Rule rule = Rule::kPlain;
+  uint32_t file_type = 0;  // general.file_type (llama.cpp's ftype number)
 };
 // Parses a target name (case-insensitive); an error listing the accepted names otherwise.
 [[nodiscard]] Result<QuantMix> parse_quant_mix(const std::string& name);
 
-// The type llama.cpp's mix gives tensor `name` (GGUF naming) of a model with n_layer layers;
-// `tied_output`: the model has no output.weight, so token_embd is the output head.
-DType quant_type_for(const QuantMix& mix, const std::string& name, int64_t n_layer,
-                     bool tied_output, int64_t row_elems);
+// What quant_type_for needs to know of the model.
+struct QuantModelShape {
+  int64_t n_layer = 0;
+  int64_t n_gqa = 1;         // query heads per KV head
+  bool tied_output = false;  // no output.weight: token_embd is the output head
+};
+
+// The type llama.cpp's mix gives tensor `name` (GGUF naming) with rows of row_elems: the
+// output head Q6_K (Q8_0 for Q8_0); attn_v, attn_output and ffn_down of some layers more bits
+// by the mix's rule; a type whose blocks do not divide the row falls back as llama.cpp's does
+// (to IQ4_NL, Q5_0, Q5_1 or Q8_0, else F16).
+DType quant_type_for(const QuantMix& mix, const std::string& name, const QuantModelShape& shape,
+                     int64_t row_elems);
 
 struct QuantizeOptions {
   int n_threads = 0;  // 0 = the hardware threads
