@@ -6,7 +6,11 @@
 #include <filesystem>
 
 #include "engine/test_util.h"
+#include "model/model_source.h"
 #include "model/model_writer.h"
+#include "model/quantize.h"
+#include "model/shapes.h"
+#include "store/layer_pack.h"
 #include "store/placement.h"
 #include "strata/engine.h"
 
@@ -20,9 +24,10 @@ struct Config {
   std::string device = "cpu";
   bool direct_io = true;
   ResidentPolicy keep = ResidentPolicy::kFirst;
+  std::string pack;  // stream from this layer pack
   std::string name() const {
-    return fmt::format("ngl={} offload={} prefetch={} device={} keep={}", gpu_layers, offload,
-                       prefetch, device, static_cast<int>(keep));
+    return fmt::format("ngl={} offload={} prefetch={} device={} keep={}{}", gpu_layers, offload,
+                       prefetch, device, static_cast<int>(keep), pack.empty() ? "" : " pack");
   }
 };
 
@@ -42,6 +47,7 @@ std::vector<float> logits_for(const std::string& model, const Config& c, const s
   eo.placement.auto_pack = false;
   eo.placement.io.direct = c.direct_io;
   eo.placement.keep = c.keep;
+  eo.placement.pack_dir = c.pack;
   if (c.device == "sim") eo.placement.sim.bandwidth_gbps = 2.0;
   auto e = Engine::open(eo);
   EXPECT_TRUE(e.is_ok()) << c.name() << ": " << e.status().message();
@@ -125,6 +131,50 @@ TEST(Placement, StreamedBytesAreTheStreamedLayersSizes) {
   // 3 streamed layers of stories260K, F32: 2 norms + q, o + k, v + 3 FFN matrices.
   const int64_t layer = (2 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 172 * 64) * 4;
   EXPECT_EQ(per_token, 3 * layer);
+}
+
+// A quantized file as people download it: llama.cpp's Q4_K_M mix (Q4_K with Q6_K attn_v,
+// ffn_down and output head, F32 norms). Streaming moves the file's quantized bytes, from the
+// file or a layer pack, and placement never changes a bit.
+TEST(Placement, QuantizedMixBitIdenticalEverywhereAndStreamsTheFilesBytes) {
+  const std::string dir = test::make_temp_dir("quantized-placement");
+  auto shape = find_model_shape("tiny-256", 8);
+  ASSERT_TRUE(shape.is_ok()) << shape.status().message();
+  RandomModelOptions o;
+  o.dtype = DType::kF16;
+  o.seed = 4;
+  o.weight_std = 0.08f;
+  ASSERT_TRUE(write_random_gguf(shape->config, o, dir + "/f16.gguf").is_ok());
+  auto src = open_model(dir + "/f16.gguf");
+  ASSERT_TRUE(src.is_ok()) << src.status().message();
+  auto mix = parse_quant_mix("Q4_K_M");
+  ASSERT_TRUE(mix.is_ok());
+  const std::string model = dir + "/q4_k_m.gguf";
+  ASSERT_TRUE(quantize_model(*src, *mix, model, {}).is_ok());
+  auto m = open_model(model);
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  ASSERT_TRUE(write_layer_pack(*m, dir + "/pack", nullptr).is_ok());
+
+  std::vector<Config> configs = {{0, "ram", 1},          {4, "disk", 1},         {4, "disk", 0},
+                                 {2, "disk", 2},         {6, "ram", 1},          {4, "ram", 1, "sim"},
+                                 {4, "disk", 1, "cpu", false}};
+  Config packed{4, "disk", 1};
+  packed.pack = dir + "/pack";
+  configs.push_back(packed);
+  expect_bit_identical(model, 8, "Once upon a time", 4, configs, test::kStoriesGguf);
+
+  // keep=first with 4 resident: layers 4..7 stream, each token reads exactly their tensors.
+  int64_t layer_bytes = 0;
+  for (const TensorInfo& t : m->index.tensors()) {
+    if (t.name.rfind("blk.", 0) == 0 && std::stoi(t.name.substr(4)) >= 4) layer_bytes += t.nbytes;
+  }
+  for (const Config& c : {Config{4, "disk", 1}, packed}) {
+    std::string text;
+    int64_t per_token = 0;
+    logits_for(model, c, "Once upon a time", 3, &text, &per_token, test::kStoriesGguf);
+    EXPECT_EQ(per_token, layer_bytes) << c.name();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // The large checks: a random-weight model of Llama-3.2-1B's shape (16 layers, 2048
