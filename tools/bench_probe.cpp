@@ -6,7 +6,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <emmintrin.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -125,6 +128,37 @@ double memcpy_gbps(char* dst, const char* src, uint64_t nbytes, int threads) {
   return best;
 }
 
+// Read-only rate of `threads` threads summing their share of a buffer larger than the caches:
+// the ceiling of a decode that streams weights from RAM (a copy also writes, so memcpy's
+// figure counts about half the traffic). SSE2 loads with four accumulators: the baseline every
+// x86-64 CPU has, enough to keep a core's outstanding misses full.
+double dram_read_gbps(const char* src, uint64_t nbytes, int threads) {
+  static std::atomic<uint64_t> sink{0};
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    Stopwatch sw;
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      const uint64_t b = nbytes * t / threads / 64 * 64, e = nbytes * (t + 1) / threads / 64 * 64;
+      pool.emplace_back([=] {
+        __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+        for (uint64_t i = b; i < e; i += 64) {
+          const __m128i* q = reinterpret_cast<const __m128i*>(src + i);
+          a0 = _mm_add_epi64(a0, _mm_load_si128(q));
+          a1 = _mm_add_epi64(a1, _mm_load_si128(q + 1));
+          a2 = _mm_add_epi64(a2, _mm_load_si128(q + 2));
+          a3 = _mm_add_epi64(a3, _mm_load_si128(q + 3));
+        }
+        const __m128i s = _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3));
+        sink.fetch_add(static_cast<uint64_t>(_mm_cvtsi128_si64(s)), std::memory_order_relaxed);
+      });
+    }
+    for (auto& th : pool) th.join();
+    best = std::max(best, nbytes / sw.elapsed_s() / 1e9);
+  }
+  return best;
+}
+
 // Best-of-`reps` host -> device copy rate from pinned memory (one cudaMemcpyAsync-sized
 // copy per repetition, after one warm-up), and a check that the bytes arrived.
 Result<double> device_copy_gbps(Device& dev, uint64_t nbytes, int reps) {
@@ -218,6 +252,10 @@ Result<ProbeResult> run_probe(const ProbeOptions& o,
     progress(fmt::format("memcpy: {} thread{} (best of 5)", t, t == 1 ? "" : "s"));
     p.memcpy_gbps.emplace_back(t, memcpy_gbps(dst.get(), src.get(), copy_bytes, t));
   }
+  for (int t : o.memcpy_threads) {
+    progress(fmt::format("DRAM reads: {} thread{} (best of 5)", t, t == 1 ? "" : "s"));
+    p.dram_read_gbps.emplace_back(t, dram_read_gbps(src.get(), copy_bytes, t));
+  }
   progress("simulated device: host-to-device copies (best of 3)");
   p.sim_limit_gbps = o.sim.bandwidth_gbps;
   {
@@ -252,6 +290,9 @@ ojson probe_to_json(const ProbeResult& p) {
   ojson m = ojson::object();
   for (const auto& [t, g] : p.memcpy_gbps) m[std::to_string(t)] = g;
   j["memcpy_gbps"] = m;
+  ojson r = ojson::object();
+  for (const auto& [t, g] : p.dram_read_gbps) r[std::to_string(t)] = g;
+  j["dram_read_gbps"] = r;
   j["gpu"] = p.gpu;
   j["gpu_h2d_gbps"] = p.gpu_h2d_gbps;
   j["sim_copy_gbps"] = p.sim_copy_gbps;
@@ -274,6 +315,12 @@ Result<ProbeResult> probe_from_json(const nlohmann::json& j) {
       p.memcpy_gbps.emplace_back(std::stoi(t), g.get<double>());
     }
     std::sort(p.memcpy_gbps.begin(), p.memcpy_gbps.end());
+    if (j.contains("dram_read_gbps")) {  // absent in caches written before it was measured
+      for (const auto& [t, g] : j.at("dram_read_gbps").items()) {
+        p.dram_read_gbps.emplace_back(std::stoi(t), g.get<double>());
+      }
+      std::sort(p.dram_read_gbps.begin(), p.dram_read_gbps.end());
+    }
     p.gpu = j.value("gpu", "no GPU");
     p.gpu_h2d_gbps = j.value("gpu_h2d_gbps", 0.0);
     p.sim_copy_gbps = j.value("sim_copy_gbps", 0.0);
@@ -293,6 +340,10 @@ std::string describe_probe(const ProbeResult& p) {
   for (size_t i = 0; i < p.memcpy_gbps.size(); ++i) {
     s += fmt::format("{} {:.2f} GB/s ({} thread{})", i ? "," : " | memcpy", p.memcpy_gbps[i].second,
                      p.memcpy_gbps[i].first, p.memcpy_gbps[i].first == 1 ? "" : "s");
+  }
+  for (size_t i = 0; i < p.dram_read_gbps.size(); ++i) {
+    s += fmt::format("{} {:.2f} GB/s ({} thread{})", i ? "," : " | DRAM read", p.dram_read_gbps[i].second,
+                     p.dram_read_gbps[i].first, p.dram_read_gbps[i].first == 1 ? "" : "s");
   }
   s += p.gpu_h2d_gbps > 0 ? fmt::format(" | GPU H2D {:.2f} GB/s", p.gpu_h2d_gbps) : " | " + p.gpu;
   s += fmt::format(" | sim device copy {:.2f} GB/s{}", p.sim_copy_gbps,

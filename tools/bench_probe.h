@@ -4,6 +4,7 @@
 //   disk        O_DIRECT sequential reads through the store's FileReader (cold: no page cache)
 //   page cache  buffered reads of a file that is already cached
 //   memcpy      RAM-to-RAM copy rate with 1, 2, ... threads (the CPU backend's "H2D")
+//   DRAM read   read-only rate with as many threads: the ceiling of a decode from RAM
 //   sim         the simulated device's host-to-device copy rate (with --sim-bandwidth)
 //   GPU H2D     pinned host-to-device copies: "no GPU" until a CUDA backend exists
 // Results are cached as JSON in the strata cache directory.
@@ -40,6 +41,7 @@ struct ProbeResult {
   std::vector<double> disk_direct_passes_gbps;  // every pass, in order
   double page_cache_gbps = 0;
   std::vector<std::pair<int, double>> memcpy_gbps;  // threads -> GB/s copied
+  std::vector<std::pair<int, double>> dram_read_gbps;  // threads -> GB/s read (no writes)
   std::string gpu = "no GPU";                       // what the GPU line says
   double gpu_h2d_gbps = 0;                          // 0 when there is no GPU
   double sim_copy_gbps = 0;

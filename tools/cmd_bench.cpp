@@ -235,6 +235,9 @@ int probe_main(const BenchArgs& a) {
   for (const auto& [t, g] : p->memcpy_gbps) {
     line(fmt::format("memcpy, {} thread{}", t, t == 1 ? "" : "s"), fmt::format("{:6.2f} GB/s", g));
   }
+  for (const auto& [t, g] : p->dram_read_gbps) {
+    line(fmt::format("DRAM reads, {} thread{}", t, t == 1 ? "" : "s"), fmt::format("{:6.2f} GB/s", g));
+  }
   line("GPU host-to-device, pinned",
        p->gpu_h2d_gbps > 0 ? fmt::format("{:6.2f} GB/s ({})", p->gpu_h2d_gbps, p->gpu) : p->gpu);
   line("sim device copy",
@@ -477,14 +480,14 @@ Command bench_command() {
     sub->add_flag("--drop-caches", args->drop_caches,
                   "Drop the page cache before every disk configuration (needs root)");
     sub->add_flag("--probe", args->probe,
-                  "Measure disk, page-cache, memcpy and device-copy bandwidth; cache the figures");
+                  "Measure disk, page-cache, memcpy, DRAM-read and device-copy bandwidth; cache the figures");
     sub->add_option("--probe-dir", args->probe_dir,
                     "Where the probe writes its file (default: the model's directory)");
     sub->add_option("--probe-file", args->probe_file,
                     "Probe by reading this existing file (e.g. the model) instead of a fresh one");
     sub->add_option("--probe-bytes", args->probe_bytes, "Size of the probe file")
         ->capture_default_str();
-    sub->add_option("--probe-threads", args->probe_threads, "memcpy thread counts to probe")
+    sub->add_option("--probe-threads", args->probe_threads, "memcpy and DRAM-read thread counts to probe")
         ->capture_default_str();
     sub->add_option("--from-json", args->from_json,
                     "Re-render the report (-o) and --plot of an earlier -o json run; runs nothing");

@@ -226,7 +226,7 @@ TEST(Bench, ProbeThenMarkdownAndCsvReports) {
   Output p = run("bench --probe --probe-bytes 64M --probe-dir " + dir());
   ASSERT_EQ(p.code, 0) << p.err;
   for (const char* s : {"disk, O_DIRECT", "page cache", "memcpy, 1 thread", "memcpy, 2 threads",
-                        "no GPU", "sim device copy", "GB/s"}) {
+                        "DRAM reads, 2 threads", "no GPU", "sim device copy", "GB/s"}) {
     EXPECT_NE(p.out.find(s), std::string::npos) << s << " in " << p.out;
   }
   std::ifstream cache(dir() + "/cache/probe.json");
@@ -238,6 +238,7 @@ TEST(Bench, ProbeThenMarkdownAndCsvReports) {
   EXPECT_DOUBLE_EQ(*std::max_element(passes.begin(), passes.end()),
                    pj["disk_direct_gbps"].get<double>());
   EXPECT_GT(pj["memcpy_gbps"]["1"].get<double>(), 0);
+  EXPECT_GT(pj["dram_read_gbps"]["2"].get<double>(), 0);
   for (const auto& e : std::filesystem::directory_iterator(dir())) {
     EXPECT_EQ(e.path().filename().string().rfind(".strata-probe-", 0), std::string::npos)
         << "the probe file was left behind";
