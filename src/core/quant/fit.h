@@ -20,8 +20,8 @@ inline int round_level(float v) {
   return static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f));
 }
 
-// x ~ d * q, q integer in [qmin, qmax] (qmin < 0 < qmax). Returns d (0 for an all-zero block).
-inline float fit_symmetric(const float* x, int n, int qmin, int qmax) {
+// The element of largest magnitude, with its sign (the first of equals); 0 for an all-zero block.
+inline float signed_extreme(const float* x, int n) {
   float amax = 0, extreme = 0;
   for (int i = 0; i < n; ++i) {
     if (std::fabs(x[i]) > amax) {
@@ -29,7 +29,13 @@ inline float fit_symmetric(const float* x, int n, int qmin, int qmax) {
       extreme = x[i];
     }
   }
-  if (amax == 0) return 0;
+  return extreme;
+}
+
+// x ~ d * q, q integer in [qmin, qmax] (qmin < 0 < qmax). Returns d (0 for an all-zero block).
+inline float fit_symmetric(const float* x, int n, int qmin, int qmax) {
+  const float extreme = signed_extreme(x, n);
+  if (extreme == 0) return 0;
   float best_d = 0, best_err = INFINITY;
   auto consider = [&](float d) {
     if (!(d != 0) || !std::isfinite(d)) return;
@@ -157,14 +163,8 @@ inline int nearest_iq4(float v) {
 // x ~ d * kIq4nlValues[q] over the non-linear 16-level grid. Returns d.
 inline float fit_iq4(const float* x, int n) {
   const int8_t* values = kIq4nlValues;
-  float amax = 0, extreme = 0;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      extreme = x[i];
-    }
-  }
-  if (amax == 0) return 0;
+  const float extreme = signed_extreme(x, n);
+  if (extreme == 0) return 0;
   float best_d = 0, best_err = INFINITY;
   auto consider = [&](float d) {
     if (!(d != 0) || !std::isfinite(d)) return;
