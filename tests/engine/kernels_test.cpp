@@ -78,7 +78,7 @@ Acts activations(ActFormat f, const std::vector<float>& x, int64_t n_tok, int64_
         v = reinterpret_cast<const float*>(row)[c];
       } else if (f == ActFormat::kQ8x32) {
         const cpu::ActRow32 r = cpu::act_row32(row, cols);
-        v = double(r.d[c / 16]) * r.qs[c];
+        v = double(r.d[cpu::act_half_index(c / 32, static_cast<int>(c / 16 % 2), cols / 32)]) * r.qs[c];
       } else {
         const auto& b = reinterpret_cast<const cpu::ActBlock256*>(row)[c / 256];
         v = double(b.d) * b.m[c % 256 / 32] * b.qs[c % 256];

@@ -16,8 +16,8 @@ namespace strata::cpu {
 // that scale to F16 for the 32-element types; strata keeps the float).
 // A row of n elements for the 32-element weight types, quantized with one scale per 16
 // elements (each weight block meets two: its halves' integer sums come out of the same
-// reduction as whole-block sums would, so the finer activation grid costs nothing), as arrays
-// so eight blocks' values load as vectors: nh = n / 16 scales; nh products scale * (sum of
+// reduction as whole-block sums would), as arrays ordered by act_half_index so eight blocks'
+// values load as vectors: nh = n / 16 scales; nh products scale * (sum of
 // the half's qs) (the min terms of Q4_1, Q5_1); nh sums of the half's qs (the exact integer
 // offsets of Q4_0, Q5_0 and of the unsigned forms of Q8_0 and IQ4_NL); then n int8.
 struct ActRow32 {
@@ -26,6 +26,14 @@ struct ActRow32 {
   const int32_t* s;
   const int8_t* qs;
 };
+// The index in d, ds and s of half h of block b, in a row of nb blocks: blocks in whole groups
+// of eight are stored in the lane order the SIMD kernels reduce their integer sums to (group
+// g's 16 entries: blocks 0-3's first halves, their second halves, then blocks 4-7 likewise),
+// so a kernel loads them as two vectors; the blocks after the last whole group in order.
+inline int64_t act_half_index(int64_t b, int h, int64_t nb) {
+  if (b < nb / 8 * 8) return (b / 8) * 16 + ((b % 8) / 4) * 8 + h * 4 + b % 4;
+  return 2 * b + h;
+}
 inline ActRow32 act_row32(const char* row, int64_t n) {
   const int64_t nh = n / 16;
   const float* d = reinterpret_cast<const float*>(row);

@@ -116,11 +116,12 @@ void quantize_act_row(ActFormat f, const float* x, int64_t n, char* out) {
       int32_t* sums = reinterpret_cast<int32_t*>(d + 2 * nh);
       int8_t* qs = reinterpret_cast<int8_t*>(sums + nh);
       for (int64_t i = 0; i < nh; ++i) {
-        d[i] = quantize_block(x + 16 * i, 16, qs + 16 * i);
+        const int64_t at = act_half_index(i / 2, static_cast<int>(i % 2), n / 32);
+        d[at] = quantize_block(x + 16 * i, 16, qs + 16 * i);
         int32_t s = 0;
         for (int j = 0; j < 16; ++j) s += qs[16 * i + j];
-        sums[i] = s;
-        d[nh + i] = d[i] * static_cast<float>(s);
+        sums[at] = s;
+        d[nh + at] = d[at] * static_cast<float>(s);
       }
       break;
     }

@@ -147,7 +147,8 @@ struct Block32Dot {
         for (int h = 0; h < 2; ++h) {  // the activation's scale per half block
           int32_t s = 0;
           for (int j = 16 * h; j < 16 * h + 16; ++j) s += q[j] * x[k].qs[32 * i + j];
-          acc[k] += d * x[k].d[2 * i + h] * static_cast<float>(s) + m * x[k].ds[2 * i + h];
+          const int64_t at = act_half_index(i, h, n / 32);
+          acc[k] += d * x[k].d[at] * static_cast<float>(s) + m * x[k].ds[at];
         }
       }
     }
