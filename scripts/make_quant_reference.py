@@ -11,7 +11,7 @@ For every weight type, a small random model that `strata make-model` writes dete
 For `strata quantize`: llama-quantize's output for Q8_0, Q4_0, Q4_K_M and Q6_K from the F32
 model (tensor types, bytes, and its error: llama.cpp's engine on llama-quantize's file against
 the float model's reference), and llama-quantize's tensor types for more mixes of a 16-layer
-F16 model.
+F16 model and for the bundled stories260K (whose 172-wide FFN takes the fallback types).
 
 Needs strata built, llama.cpp built from source outside the repository, and the small program
 scripts/llama_logits.cpp built against it:
@@ -120,6 +120,16 @@ def main():
         sh(os.path.join(a.llama_bin, "llama-quantize"), mix_src, out, q)
         doc["mixes"]["types"][q] = {"file_bytes": os.path.getsize(out),
                                     "tensor_types": f64_reference.tensor_types(out)}
+
+    # A real trained model whose 172-wide FFN no block size divides: the fallbacks.
+    stories = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "models",
+                           "stories260K.gguf")
+    doc["stories260k"] = {}
+    for q in ["Q4_K_M", "Q5_K_M", "Q6_K", "Q3_K_M", "Q2_K", "IQ4_XS"]:  # (llama-quantize has no fallback for the 32-element types)
+        out = os.path.join(tmp, f"stories-{q}.gguf")
+        sh(os.path.join(a.llama_bin, "llama-quantize"), stories, out, q)
+        doc["stories260k"][q] = {"file_bytes": os.path.getsize(out),
+                                 "tensor_types": f64_reference.tensor_types(out)}
 
     llama_rev = subprocess.run(["git", "-C", os.path.join(a.llama_bin, "..", ".."), "rev-parse", "HEAD"],
                                capture_output=True, text=True).stdout.strip()

@@ -36,7 +36,7 @@ DType fallback_for_row(DType t, int64_t row_elems) {
   if (row_elems % type_traits(t).block_elems == 0) return t;
   switch (t) {
     case DType::kQ2_K:
-    case DType::kQ3_K:
+    case DType::kQ3_K: t = DType::kQ4_0; break;
     case DType::kIQ4_XS: t = DType::kIQ4_NL; break;
     case DType::kQ4_K: t = DType::kQ5_0; break;
     case DType::kQ5_K: t = DType::kQ5_1; break;

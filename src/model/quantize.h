@@ -40,7 +40,8 @@ struct QuantModelShape {
 // The type llama.cpp's mix gives tensor `name` (GGUF naming) with rows of row_elems: the
 // output head Q6_K (Q8_0 for Q8_0); attn_v, attn_output and ffn_down of some layers more bits
 // by the mix's rule; a type whose blocks do not divide the row falls back as llama.cpp's does
-// (to IQ4_NL, Q5_0, Q5_1 or Q8_0, else F16).
+// (to Q4_0, IQ4_NL, Q5_0, Q5_1 or Q8_0, else F16; llama-quantize refuses such a row for the
+// 32-element types, strata writes it F16).
 DType quant_type_for(const QuantMix& mix, const std::string& name, const QuantModelShape& shape,
                      int64_t row_elems);
 

@@ -170,6 +170,23 @@ TEST(Quantize, EveryMixChoosesLlamaQuantizesTypes) {
   }
 }
 
+// A real trained model whose FFN width (172) no block size divides: the same fallbacks as
+// llama-quantize (Q4_0/Q5_0/Q5_1/Q8_0/IQ4_NL for rows 32 divides, F16 where nothing does), and
+// the result runs.
+TEST(Quantize, FallbackTypesOnStories260K) {
+  const std::string dir = test::make_temp_dir("quantize-stories");
+  for (const auto& [mix, rec] : reference()["stories260k"].items()) {
+    const std::string out = dir + "/" + mix + ".gguf";
+    test::CliOutput o = test::run_cli("quantize " + std::string(STRATA_DATA) + "/models/stories260K.gguf " + out + " " + mix);
+    ASSERT_EQ(o.code, 0) << mix << ": " << o.err;
+    EXPECT_EQ(tensor_types(out), rec["tensor_types"].get<TypeMap>()) << mix;
+    EXPECT_EQ(test::read_all(out).size(), rec["file_bytes"].get<size_t>()) << mix;
+    o = test::run_cli("run -m " + out + " -p 'Once upon a time' -n 8 --temp 0 -q");
+    EXPECT_EQ(o.code, 0) << mix << ": " << o.err;
+    EXPECT_EQ(o.out.rfind("Once upon a time", 0), 0u) << o.out;
+  }
+}
+
 TEST(Quantize, ClearErrors) {
   const std::string dir = test::make_temp_dir("quantize-errors");
   const std::string src = dir + "/f16.gguf";
