@@ -3,6 +3,7 @@
 #include "backend/device.h"
 #include "core/timer.h"
 #include "model/model_source.h"
+#include "store/streaming_store.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata::cli {
@@ -41,7 +42,7 @@ Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt, 
   GenerateStats st;
   Stopwatch sw;
   STRATA_TRY(e.generate(
-      g, [](std::string_view) {}, &st));
+      g, [](std::string_view) { return true; }, &st));
   const double total_s = sw.elapsed_s();
   const StreamSummary ss = summarize_stream(st);
   const PlacementPlan& plan = e.store().plan();

@@ -17,8 +17,10 @@
 #include <thread>
 
 #include "core/file.h"
+#include "store/placement.h"
 #include "core/log.h"
 #include "model/model_source.h"
+#include "store/placement.h"
 #include "tools/bench_plot.h"
 #include "tools/bench_probe.h"
 #include "tools/bench_report.h"

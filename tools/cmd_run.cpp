@@ -7,6 +7,7 @@
 #include "backend/device.h"
 #include "core/log.h"
 #include "model/model_source.h"
+#include "store/streaming_store.h"
 #include "strata/engine.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
@@ -106,6 +107,7 @@ int run_main(const RunArgs& a_in) {
   Status s = e.generate(a.gen, [](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
+    return true;
   }, &st);
   if (echoed) {
     std::fputc('\n', stdout);

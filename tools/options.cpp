@@ -4,6 +4,7 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "store/placement.h"
 #include "tools/commands.h"
 
 namespace strata::cli {

@@ -1,21 +1,25 @@
 #pragma once
-// strata's public API: open a model, generate text.
+// strata's public API: open a model once, talk to it through sessions.
 //
-//   auto engine = strata::Engine::open({.model_path = "model.gguf"});
-//   engine.value()->generate(gen_opts, [](std::string_view text) { fwrite(...); }, &stats);
+//   auto model = strata::Model::open({.model_path = "model.gguf"});
+//   auto session = model.value()->new_session();
+//   session.value()->generate(gen_opts, [](std::string_view text) { fwrite(...); return true; });
+//
+// A Session owns a conversation's KV cache, so each turn prefills only its new tokens; many
+// sessions share one Model, and Model::step() advances several of them in one forward pass
+// (each streamed layer is loaded once for all of them). Engine is a Model with one Session.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "core/status.h"
-#include "runtime/sampler.h"
-#include "store/placement.h"
-#include "store/streaming_store.h"
+#include "strata/options.h"
+#include "strata/status.h"
 
 namespace strata {
 
@@ -24,16 +28,20 @@ class Transformer;
 class Device;
 class StreamingStore;
 class ThreadPool;
+class KvCache;
 struct ModelSource;
+class Session;
 
-struct EngineOptions {
+struct ModelOptions {
   std::string model_path;      // "" = the bundled stories260K (kBundledModel, in the data folder)
   std::string tokenizer_path;  // override; "" = the model's own
   int n_threads = 0;           // 0 = all hardware threads
   int64_t n_ctx = 0;           // 0 = min(training context, 4096)
   int64_t n_batch = 512;       // most prompt tokens per forward pass
   PlacementOptions placement;  // tiers, prefetch, budgets, device
+  int n_seq = 1;               // sessions alive at once; --ram-budget counts a KV cache each
 };
+using EngineOptions = ModelOptions;
 
 // What one forward pass (a prefill batch or one decoded token) cost.
 struct TokenTrace {
@@ -54,6 +62,15 @@ struct GenerateOptions {
   int64_t n_predict = 128;     // new tokens; -1 = until EOS or the context is full
   SamplerOptions sampling;
   bool ignore_eos = false;
+  // Generation ends when the text contains one of these; the text from the stop string on is
+  // not emitted. Pieces that could begin a stop string are held back until decided.
+  std::vector<std::string> stop;
+  // Reuse the session's KV cache for the longest common prefix of the new prompt and the
+  // tokens already in the cache (turn N of a chat prefills only its new tokens).
+  bool reuse_cache = true;
+  // GenerateStats::traces keeps at most this many forward passes (the first ones); the rest
+  // are counted in n_traces_dropped. on_trace still sees every pass.
+  size_t max_traces = 4096;
   bool parse_special = false;  // "<|begin_of_text|>" in the prompt becomes its token
   // Called with every logit row computed: the prompt's positions, then each new token's.
   std::function<void(const float* logits, int64_t n_vocab)> on_logits;
@@ -69,48 +86,131 @@ struct GenerateOptions {
 // naming the option (its CLI spelling) and the value. generate() calls it first.
 [[nodiscard]] Status check_generate_options(const GenerateOptions& opts);
 
+// Why a generation ended.
+enum class FinishReason { kNone, kLength, kEndOfGeneration, kStop, kContextFull, kCancelled };
+// "none", "length", "eog", "stop", "context", "cancelled".
+const char* finish_reason_name(FinishReason r);
+
 struct GenerateStats {
   int64_t n_prompt_tokens = 0;
+  int64_t n_cached_tokens = 0; // prompt tokens whose KV came from the session's cache
   int64_t n_generated = 0;
   double prefill_s = 0;
   double decode_s = 0;
   double ttft_s = 0;           // prompt processing + first sampled token
   std::vector<int32_t> tokens; // prompt then generated ids
   std::vector<TokenTrace> traces;  // one per forward pass: prefill batches, then decode steps
+  int64_t n_traces_dropped = 0;    // passes beyond GenerateOptions::max_traces
+  FinishReason finish = FinishReason::kNone;
 };
 
-// Owns the model, tokenizer, weights and thread pool. One generation at a time.
-class Engine {
- public:
-  [[nodiscard]] static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
-  ~Engine();
+// Receives generated text in valid UTF-8 pieces; returning false stops the generation
+// (FinishReason::kCancelled).
+using TextCallback = std::function<bool(std::string_view)>;
 
-  const ModelSource& model() const { return *model_; }
+// The weights, tokenizer, store and thread pool, opened once and shared by sessions.
+// Thread-safe: step() serializes forward passes; new_session() may be called from any
+// thread. Sessions keep the Model alive.
+class Model : public std::enable_shared_from_this<Model> {
+ public:
+  [[nodiscard]] static Result<std::shared_ptr<Model>> open(const ModelOptions& opts);
+  ~Model();
+
+  const ModelSource& source() const { return *source_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const StreamingStore& store() const { return *store_; }
   const Device& device() const { return *device_; }
   int n_threads() const;
   int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_batch() const { return n_batch_; }
+  int n_seq() const { return n_seq_; }
   double load_s() const { return load_s_; }
 
-  // Streams the generated text (valid UTF-8 pieces) to `on_text`. The prompt itself is not
-  // echoed. Stops after n_predict tokens, at end-of-generation unless ignore_eos, or when the
-  // context is full.
-  Status generate(const GenerateOptions& opts, const std::function<void(std::string_view)>& on_text,
-                  GenerateStats* stats);
+  // A new conversation with an empty KV cache. An error when n_seq sessions are alive.
+  [[nodiscard]] Result<std::unique_ptr<Session>> new_session();
+
+  // One forward pass over every active session's pending work (its next prompt chunk or
+  // its last sampled token; n_batch tokens in all, decode tokens first), then sampling.
+  // Each session's callbacks run on the calling thread. A session must not be stepped from
+  // two threads at once.
+  Status step(std::span<Session* const> sessions);
 
  private:
-  Engine() = default;
-  std::unique_ptr<ModelSource> model_;
+  friend class Session;
+  Model() = default;
+  std::unique_ptr<ModelSource> source_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  Status forward(std::span<const int32_t> tokens, int64_t pos, float* logits, bool all_logits,
-                 bool prefill, GenerateStats* st, const GenerateOptions& opts);
   std::unique_ptr<Device> device_;
   std::unique_ptr<StreamingStore> store_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Transformer> transformer_;
   int64_t n_ctx_ = 0, n_batch_ = 512;
+  int n_seq_ = 1;
   double load_s_ = 0;
+  std::mutex mu_;        // forward passes, the store and the transformer
+  std::mutex live_mu_;
+  int n_live_ = 0;       // sessions alive, under live_mu_
+};
+
+// One conversation: KV cache, position, sampler, stats. Not thread-safe; one thread drives
+// it (directly, or through Model::step).
+class Session {
+ public:
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  Model& model() const { return *model_; }
+
+  // Starts a generation: tokenizes the prompt, checks it fits, and keeps the cached prefix it
+  // shares with the tokens in the KV cache. Nothing is computed until step()/generate().
+  // `on_text` must stay valid until the generation finishes.
+  [[nodiscard]] Status begin(const GenerateOptions& opts, TextCallback on_text);
+  // begun and not yet finished
+  bool active() const;
+  // begin() and step until finished. The prompt itself is not echoed. Stops after n_predict
+  // tokens, at end-of-generation unless ignore_eos, at a stop string, when the context is
+  // full, or when `on_text` returns false.
+  Status generate(const GenerateOptions& opts, const TextCallback& on_text,
+                  GenerateStats* stats = nullptr);
+  // The current (or last) generation's measurements.
+  const GenerateStats& stats() const;
+  // Token ids whose keys and values are in the cache, positions 0..n-1.
+  const std::vector<int32_t>& cached_tokens() const;
+  // Forgets the cache (the next prompt prefills from position 0) and ends any generation.
+  void reset();
+
+ private:
+  friend class Model;
+  struct State;
+  Session(std::shared_ptr<Model> model, std::unique_ptr<State> state);
+  std::shared_ptr<Model> model_;
+  std::unique_ptr<State> st_;
+};
+
+// A Model with one Session, for one-prompt frontends (run, bench).
+class Engine {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Engine>> open(const EngineOptions& opts);
+  ~Engine();
+
+  const ModelSource& model() const { return model_->source(); }
+  const Tokenizer& tokenizer() const { return model_->tokenizer(); }
+  const StreamingStore& store() const { return model_->store(); }
+  const Device& device() const { return model_->device(); }
+  int n_threads() const { return model_->n_threads(); }
+  int64_t n_ctx() const { return model_->n_ctx(); }
+  double load_s() const { return model_->load_s(); }
+  Model& shared_model() const { return *model_; }
+  Session& session() const { return *session_; }
+
+  // One generation on the session, from position 0 (the cache is not reused).
+  Status generate(const GenerateOptions& opts, const TextCallback& on_text, GenerateStats* stats);
+
+ private:
+  Engine() = default;
+  std::shared_ptr<Model> model_;
+  std::unique_ptr<Session> session_;
 };
 
 // Streaming figures of a generation, over its decode steps (prefill batches excluded).

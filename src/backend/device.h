@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "strata/options.h"
 #include "core/status.h"
 
 namespace strata {
@@ -77,11 +78,6 @@ class Device {
   virtual DeviceStats stats() const = 0;
 };
 
-struct SimDeviceOptions {
-  uint64_t capacity_bytes = 0;   // 0 = unlimited
-  double bandwidth_gbps = 0;     // host -> device copy limit in GB/s (1e9 bytes); 0 = unlimited
-  double latency_us = 0;         // fixed cost added to every copy
-};
 
 std::unique_ptr<Device> make_cpu_device();
 std::unique_ptr<Device> make_sim_device(const SimDeviceOptions& opts);

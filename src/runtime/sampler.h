@@ -7,17 +7,10 @@
 #include <random>
 #include <vector>
 
+#include "strata/options.h"
+
 namespace strata {
 
-struct SamplerOptions {
-  float temperature = 0.8f;   // 0 = greedy (argmax)
-  int32_t top_k = 40;         // 0 = off
-  float top_p = 0.95f;        // 1 = off
-  float min_p = 0.05f;        // 0 = off
-  float repeat_penalty = 1.0f;  // 1 = off; divides positive logits, multiplies negative
-  int32_t repeat_last_n = 64;   // how many recent tokens the penalty looks at
-  uint64_t seed = 0;
-};
 
 // Not thread-safe; one per sequence.
 class Sampler {

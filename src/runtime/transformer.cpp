@@ -1,7 +1,5 @@
 #include "runtime/transformer.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,17 +8,6 @@
 #include "core/timer.h"
 
 namespace strata {
-
-Transformer::LazyFloats::~LazyFloats() {
-  if (p) ::munmap(p, bytes);
-}
-
-void Transformer::LazyFloats::allocate(size_t n_floats) {
-  bytes = std::max<size_t>(n_floats * sizeof(float), 1);
-  void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  STRATA_CHECK(m != MAP_FAILED, "cannot map {} bytes for the KV cache", bytes);
-  p = static_cast<float*>(m);
-}
 
 Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPool& pool,
                          int64_t n_ctx, int64_t max_batch)
@@ -36,9 +23,6 @@ Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPo
     else freq /= div[i];
     rope_inv_freq_[i] = freq;
   }
-  const size_t kv = static_cast<size_t>(c_.n_layer) * n_ctx_ * c_.kv_dim();
-  k_cache_.allocate(kv);
-  v_cache_.allocate(kv);
   const int64_t b = max_batch_;
   x_.resize(b * c_.n_embd);
   xb_.resize(b * std::max(c_.n_embd, c_.q_dim()));
@@ -67,12 +51,10 @@ void Transformer::rope(float* vec, int64_t n_heads, int64_t position) const {
   }
 }
 
-void Transformer::attention(int64_t n_tok, int64_t pos, int64_t layer) {
+void Transformer::attention(int64_t n_tok, int64_t layer) {
   const int64_t hd = c_.head_dim, kv_dim = c_.kv_dim(), q_dim = c_.q_dim();
   const int64_t group = c_.n_head / c_.n_head_kv;
   const float scale = 1.0f / sqrtf(static_cast<float>(hd));
-  const float* kc = k_cache_.data() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
-  const float* vc = v_cache_.data() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
   const int64_t n_items = n_tok * c_.n_head;
   // Work items (token, head) are split into contiguous chunks, one per thread; the chunk
   // index gives each thread its own score scratch.
@@ -83,7 +65,9 @@ void Transformer::attention(int64_t n_tok, int64_t pos, int64_t layer) {
       int64_t begin = n_items * chunk / n_threads, end = n_items * (chunk + 1) / n_threads;
       for (int64_t item = begin; item < end; ++item) {
         const int64_t t = item / c_.n_head, h = item % c_.n_head;
-        const int64_t p = pos + t;  // this token's position
+        const int64_t p = tok_pos_[t];  // this token's position
+        const float* kc = tok_kv_[t]->k(layer);
+        const float* vc = tok_kv_[t]->v(layer);
         const int64_t first = c_.sliding_window > 0 && p >= c_.sliding_window
                                   ? p - c_.sliding_window + 1 : 0;
         const float* q = q_.data() + t * q_dim + h * hd;
@@ -106,21 +90,47 @@ void Transformer::attention(int64_t n_tok, int64_t pos, int64_t layer) {
 
 Status Transformer::forward(std::span<const int32_t> tokens, int64_t pos, float* logits,
                             bool all_logits, ForwardTimings* timings) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (!own_kv_) own_kv_ = std::make_unique<KvCache>(c_, n_ctx_);
+  const SeqInput seq{own_kv_.get(), pos, tokens, logits, all_logits};
+  return forward(std::span<const SeqInput>(&seq, 1), timings);
+}
+
+Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timings) {
+  int64_t n = 0;
+  for (const SeqInput& s : seqs) {
+    const int64_t len = static_cast<int64_t>(s.tokens.size());
+    if (len == 0) return Status::error("forward: a sequence with no tokens");
+    if (s.kv == nullptr || s.kv->n_ctx() > n_ctx_) return Status::error("forward: bad KV cache");
+    if (s.pos < 0 || s.pos + len > s.kv->n_ctx()) {
+      return Status::errorf("context full: positions {}..{} exceed the context of {} (use -c)",
+                            s.pos, s.pos + len - 1, s.kv->n_ctx());
+    }
+    n += len;
+  }
   if (n == 0) return Status::error("forward: no tokens");
   if (n > max_batch_) return Status::errorf("forward: {} tokens exceed the batch of {}", n, max_batch_);
-  if (pos < 0 || pos + n > n_ctx_) {
-    return Status::errorf("context full: positions {}..{} exceed the context of {} (use -c)", pos,
-                          pos + n - 1, n_ctx_);
+  tok_pos_.clear();
+  tok_kv_.clear();
+  for (const SeqInput& s : seqs) {
+    for (size_t i = 0; i < s.tokens.size(); ++i) {
+      tok_pos_.push_back(s.pos + static_cast<int64_t>(i));
+      tok_kv_.push_back(s.kv);
+    }
   }
   const int64_t d = c_.n_embd, q_dim = c_.q_dim(), kv_dim = c_.kv_dim(), hd = c_.head_dim;
   const GlobalWeights& g = store_.globals();
   const WeightView& emb = g[GlobalTensor::kTokEmbd];
-  for (int64_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= c_.n_vocab) {
-      return Status::errorf("token id {} is outside the vocabulary of {}", tokens[t], c_.n_vocab);
+  {
+    int64_t t = 0;
+    for (const SeqInput& s : seqs) {
+      for (int32_t id : s.tokens) {
+        if (id < 0 || id >= c_.n_vocab) {
+          return Status::errorf("token id {} is outside the vocabulary of {}", id, c_.n_vocab);
+        }
+        row_to_f32(emb, id, x_.data() + t * d);
+        ++t;
+      }
     }
-    row_to_f32(emb, tokens[t], x_.data() + t * d);
   }
   if (timings) {
     timings->layer_compute_s.assign(c_.n_layer, 0.0);
@@ -164,15 +174,14 @@ Status Transformer::forward(std::span<const int32_t> tokens, int64_t pos, float*
         }
       }
     }
-    float* kc = k_cache_.data() + static_cast<size_t>(l) * n_ctx_ * kv_dim;
-    float* vc = v_cache_.data() + static_cast<size_t>(l) * n_ctx_ * kv_dim;
     for (int64_t t = 0; t < n; ++t) {
-      rope(q_.data() + t * q_dim, c_.n_head, pos + t);
-      rope(k_.data() + t * kv_dim, c_.n_head_kv, pos + t);
-      std::memcpy(kc + (pos + t) * kv_dim, k_.data() + t * kv_dim, kv_dim * sizeof(float));
-      std::memcpy(vc + (pos + t) * kv_dim, v_.data() + t * kv_dim, kv_dim * sizeof(float));
+      const int64_t p = tok_pos_[t];
+      rope(q_.data() + t * q_dim, c_.n_head, p);
+      rope(k_.data() + t * kv_dim, c_.n_head_kv, p);
+      std::memcpy(tok_kv_[t]->k(l) + p * kv_dim, k_.data() + t * kv_dim, kv_dim * sizeof(float));
+      std::memcpy(tok_kv_[t]->v(l) + p * kv_dim, v_.data() + t * kv_dim, kv_dim * sizeof(float));
     }
-    attention(n, pos, l);
+    attention(n, l);
     matmul(pool_, L[LayerTensor::kWo], att_out_.data(), n, xb_.data());
     for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
     // Feed-forward block (SwiGLU).
@@ -198,15 +207,30 @@ Status Transformer::forward(std::span<const int32_t> tokens, int64_t pos, float*
       timings->layer_compute_s[l] = t_end - t_start;
     }
   }
-  // Final norm and classifier, for the last token or all of them.
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t n_out = n - first;
+  // Final norm and classifier, for each sequence's last token or all of its tokens.
   const float* out_norm = static_cast<const float*>(g[GlobalTensor::kOutputNorm].data);
-  for (int64_t t = first; t < n; ++t) {
-    rmsnorm(xb_.data() + (t - first) * d, x_.data() + t * d, out_norm, d, c_.rms_eps);
+  int64_t n_out = 0, t0 = 0;
+  for (const SeqInput& s : seqs) {
+    const int64_t len = static_cast<int64_t>(s.tokens.size());
+    for (int64_t t = s.all_logits ? t0 : t0 + len - 1; t < t0 + len; ++t, ++n_out) {
+      rmsnorm(xb_.data() + n_out * d, x_.data() + t * d, out_norm, d, c_.rms_eps);
+    }
+    t0 += len;
   }
   const WeightView& cls = c_.tied_embeddings ? emb : g[GlobalTensor::kOutput];
-  matmul(pool_, cls, xb_.data(), n_out, logits);
+  if (seqs.size() == 1) {
+    matmul(pool_, cls, xb_.data(), n_out, seqs[0].logits);
+    return Status::ok();
+  }
+  const int64_t V = c_.n_vocab;
+  multi_logits_.resize(static_cast<size_t>(n_out) * V);
+  matmul(pool_, cls, xb_.data(), n_out, multi_logits_.data());
+  const float* row = multi_logits_.data();
+  for (const SeqInput& s : seqs) {
+    const int64_t rows = s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
+    std::memcpy(s.logits, row, static_cast<size_t>(rows) * V * sizeof(float));
+    row += rows * V;
+  }
   return Status::ok();
 }
 

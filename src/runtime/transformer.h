@@ -3,12 +3,14 @@
 // Walks layers in order: lease = store.acquire(l) -> compute -> store.release(l).
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "backend/cpu/thread_pool.h"
 #include "core/status.h"
 #include "model/config.h"
+#include "runtime/kv_cache.h"
 #include "store/weight_store.h"
 
 namespace strata {
@@ -19,11 +21,21 @@ struct ForwardTimings {
   std::vector<double> layer_acquire_s;  // [n_layer] time spent waiting in acquire()
 };
 
-// Owns the KV cache and scratch buffers; borrows the store and the thread pool, which must
-// outlive it. Not thread-safe: one sequence, driven by one thread.
+// One sequence's part of a forward pass.
+struct SeqInput {
+  KvCache* kv = nullptr;            // the sequence's cache; positions < pos must be filled
+  int64_t pos = 0;                  // position of tokens[0]
+  std::span<const int32_t> tokens;  // at least one
+  float* logits = nullptr;          // [n_vocab] for the last token, [n, n_vocab] when all_logits
+  bool all_logits = false;
+};
+
+// Owns the scratch buffers (and a KV cache for the single-sequence forward()); borrows the
+// store and the thread pool, which must outlive it. Not thread-safe: driven by one thread.
 class Transformer {
  public:
-  // `n_ctx`: KV cache positions; `max_batch`: most tokens per forward() call.
+  // `n_ctx`: most positions of a sequence; `max_batch`: most tokens per forward() call, all
+  // sequences together.
   Transformer(const ModelConfig& config, WeightStore& store, ThreadPool& pool, int64_t n_ctx,
               int64_t max_batch = 512);
 
@@ -33,11 +45,18 @@ class Transformer {
 
   // Runs tokens at positions pos .. pos+n-1 (positions < pos must be in the cache).
   // `logits`: [n_vocab] for the last token, or [n, n_vocab] when `all_logits`.
+  // Uses the Transformer's own KV cache (one sequence).
   Status forward(std::span<const int32_t> tokens, int64_t pos, float* logits, bool all_logits,
                  ForwardTimings* timings = nullptr);
 
+  // Several sequences in one pass: each layer is acquired once and its matmuls run over every
+  // sequence's tokens together; attention reads each token's own cache. A token's results do
+  // not depend on what else is in the batch (the kernels are batch-invariant), so batched
+  // sequences get the same logits, bit for bit, as each run alone.
+  Status forward(std::span<const SeqInput> seqs, ForwardTimings* timings = nullptr);
+
  private:
-  void attention(int64_t n_tok, int64_t pos, int64_t layer);
+  void attention(int64_t n_tok, int64_t layer);
   void rope(float* vec, int64_t n_heads, int64_t position) const;
 
   ModelConfig c_;
@@ -45,19 +64,11 @@ class Transformer {
   ThreadPool& pool_;
   int64_t n_ctx_, max_batch_;
   std::vector<float> rope_inv_freq_;  // [head_dim/2]
-  // KV cache: [n_layer][n_ctx][kv_dim]. Anonymous mappings, so pages become resident only as
-  // positions are written: RSS grows with the tokens actually used, not with -c.
-  struct LazyFloats {
-    float* p = nullptr;
-    size_t bytes = 0;
-    LazyFloats() = default;
-    LazyFloats(const LazyFloats&) = delete;
-    LazyFloats& operator=(const LazyFloats&) = delete;
-    ~LazyFloats();
-    void allocate(size_t n_floats);
-    float* data() const { return p; }
-  };
-  LazyFloats k_cache_, v_cache_;
+  std::unique_ptr<KvCache> own_kv_;  // for the single-sequence forward(), made on first use
+  // Per batch token: its position and its sequence's cache.
+  std::vector<int64_t> tok_pos_;
+  std::vector<KvCache*> tok_kv_;
+  std::vector<float> multi_logits_;  // [rows, n_vocab] when several sequences want logits
   // Scratch, sized for max_batch tokens.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, hb_, hb2_;
   std::vector<float> att_scores_;  // [n_threads][n_ctx]

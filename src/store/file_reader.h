@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "strata/options.h"
 #include "core/status.h"
 
 namespace strata {
@@ -24,12 +25,6 @@ struct ReadRequest {
 
 constexpr uint64_t kDirectIoAlignBytes = 4096;
 
-struct ReaderOptions {
-  bool direct = true;            // O_DIRECT: bypass the page cache (falls back if unsupported)
-  std::string engine = "auto";   // "auto" (io_uring if available), "uring", "pread"
-  uint32_t queue_depth = 16;     // requests in flight
-  uint64_t chunk_bytes = 8ull << 20;  // split large reads into chunks of this size
-};
 
 // Reads model files. read() may be called from several threads at once.
 class FileReader {

@@ -7,35 +7,14 @@
 #include <vector>
 
 #include "backend/device.h"
+#include "strata/options.h"
 #include "core/status.h"
 #include "store/file_reader.h"
 
 namespace strata {
 
-enum class Tier { kDevice, kHost, kDisk };
-const char* tier_name(Tier t);  // "device", "ram", "disk"
 
-// Which layers stay resident when not all fit: the first ones (streamed layers come last),
-// the first and last few (oLLM's advice), or spread: streamed layers evenly between resident
-// ones, so each streamed layer loads while the resident layers before it compute.
-enum class ResidentPolicy { kFirst, kFirstLast, kSpread };
-const char* resident_policy_name(ResidentPolicy p);  // "first", "first-last", "spread"
 
-struct PlacementOptions {
-  int64_t gpu_layers = -1;            // layers resident on the compute device; -1 = auto
-  std::string offload_to = "auto";    // "ram", "disk", or "auto": disk on the CPU backend
-                                      // (RAM is its device memory), ram on other devices
-  int prefetch = 1;                   // 0 = load synchronously before use, 1 = double buffering
-  uint64_t ram_budget_bytes = 0;      // 0 = no limit
-  uint64_t vram_budget_bytes = 0;     // 0 = the device's capacity
-  ResidentPolicy keep = ResidentPolicy::kSpread;
-  std::string device = "cpu";         // "cpu" or "sim"
-  SimDeviceOptions sim;
-  ReaderOptions io;
-  std::string pack_dir;               // stream from this layer pack ("" = the model's files)
-  bool auto_pack = true;              // write a pack to the cache when the file is unsuitable
-  bool verify = false;                // check pack checksums on every streamed read
-};
 
 // Memory the rest of the engine needs besides weights (KV cache, scratch), for budgets.
 struct PlanInputs {

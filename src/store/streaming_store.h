@@ -27,18 +27,6 @@
 
 namespace strata {
 
-// One streamed layer load, measured. Times are steady-clock seconds.
-struct LayerLoad {
-  int64_t layer = 0;
-  Tier tier = Tier::kDisk;
-  uint64_t bytes = 0;       // the layer's tensor bytes
-  uint64_t read_bytes = 0;  // bytes actually read or copied (alignment, small gaps)
-  double request_s = 0;     // queued
-  double start_s = 0;       // I/O or copy began
-  double ready_s = 0;       // usable by compute
-  double stall_s = 0;       // how long acquire() waited for it
-};
-
 // Owns every weight byte on every tier, the slots, the I/O thread and the copy-completion
 // thread. acquire()/release() are called by the executor thread only; the worker threads
 // touch slots under mu_. Not copyable. The model and the device must outlive it.

@@ -61,7 +61,7 @@ std::vector<float> logits_for(const std::string& model, const Config& c, const s
   go.on_logits = [&](const float* l, int64_t v) { all.insert(all.end(), l, l + v); };
   GenerateStats st;
   text->clear();
-  Status s = (*e)->generate(go, [&](std::string_view t) { text->append(t); }, &st);
+  Status s = (*e)->generate(go, [&](std::string_view t) { text->append(t); return true; }, &st);
   EXPECT_TRUE(s.is_ok()) << c.name() << ": " << s.message();
   if (streamed_per_token) *streamed_per_token = static_cast<int64_t>(summarize_stream(st).bytes_per_token);
   return all;

@@ -1,8 +1,10 @@
 #pragma once
 // CPU kernels. Every kernel's result depends only on its inputs (never on the thread count or
 // where the weights came from): rows are split across threads, but each output element is
-// computed by one thread in a fixed order, and a batch of tokens gives the same bits as token
-// by token. That makes logits bit-identical whatever the placement. The SIMD path is chosen
+// computed by one thread in a fixed order. That makes logits bit-identical whatever the
+// placement. For quantized weights a batch of tokens also gives the same bits as token by
+// token; float weights (F32/F16/BF16) sum a lone token's dot products in four chains (decode
+// speed) and a batch's in one, so those agree to rounding only. The SIMD path is chosen
 // at run time (cpu_features.h); all paths compute the same function within rounding.
 
 #include <cstdint>
