@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args) {
     if (a == "-ngl") a = "--ngl";
+    if (a == "-np") a = "--np";
   }
   std::reverse(args.begin(), args.end());  // CLI11 consumes a reversed vector
   try {

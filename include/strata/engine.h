@@ -133,7 +133,8 @@ class Model : public std::enable_shared_from_this<Model> {
   // its last sampled token; n_batch tokens in all, decode tokens first), then sampling.
   // Each session's callbacks run on the calling thread. A session must not be stepped from
   // two threads at once.
-  Status step(std::span<Session* const> sessions);
+  // `trace`, when given, receives the pass's measurements (n_tokens 0 when nothing ran).
+  Status step(std::span<Session* const> sessions, TokenTrace* trace = nullptr);
 
  private:
   friend class Session;
@@ -177,6 +178,8 @@ class Session {
   const GenerateStats& stats() const;
   // Token ids whose keys and values are in the cache, positions 0..n-1.
   const std::vector<int32_t>& cached_tokens() const;
+  // Ends the generation in progress (FinishReason::kCancelled); the cache keeps what was fed.
+  void cancel();
   // Forgets the cache (the next prompt prefills from position 0) and ends any generation.
   void reset();
 
