@@ -2,7 +2,7 @@
 # Installs the Debian packages strata needs to build and test. Idempotent: does nothing
 # (and needs no network) when every package is already there.
 set -euo pipefail
-packages=(build-essential cmake ninja-build pkg-config git
+packages=(build-essential cmake ninja-build pkg-config git tmux
   nlohmann-json3-dev libcli11-dev libfmt-dev liburing-dev libzstd-dev libxxhash-dev
   libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev)
 missing=()

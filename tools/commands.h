@@ -27,6 +27,7 @@ Command bench_command();
 Command make_model_command();
 Command quantize_command();
 Command serve_command();
+Command chat_command();
 
 std::vector<Command> all_commands();
 
