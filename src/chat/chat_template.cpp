@@ -92,7 +92,8 @@ std::string gguf_token(const Metadata& meta, const char* id_key) {
 
 Result<std::string> render_chat_template(std::string_view template_source,
                                          std::string_view template_name,
-                                         const ChatTemplateInputs& in) {
+                                         const ChatTemplateInputs& in,
+                                         const jinja::RenderLimits& limits) {
   // Interpreter errors start with "line:col: ", so the name joins them without a space.
   const auto located = [&](const Status& s) {
     return Status::error(fmt::format("{}:{}", template_name, s.message()));
@@ -101,7 +102,7 @@ Result<std::string> render_chat_template(std::string_view template_source,
   if (!tpl.is_ok()) return located(tpl.status());
   auto ctx = make_context(in);
   if (!ctx.is_ok()) return ctx.status().with_context(std::string(template_name));
-  auto out = jinja::render_template(**tpl, *ctx);
+  auto out = jinja::render_template(**tpl, *ctx, limits);
   if (!out.is_ok()) return located(out.status());
   return out;
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "chat/jinja_eval.h"
 #include "core/status.h"
 #include "format/metadata.h"
 
@@ -33,12 +34,13 @@ struct ChatTemplateInputs {
 // bos_token, eos_token, the entries of extra_context (e.g. enable_thinking), and the functions
 // raise_exception(msg) and strftime_now(fmt). Errors name the template and the line and
 // column: "<template_name>:<line>:<col>: <what>", for a syntax error, an error the template
-// raises, undefined.attr, a type error, or a render past the interpreter's limits (16 MiB of
+// raises, undefined.attr, a type error, or a render past `limits` (by default 16 MiB of
 // output, 2M loop iterations and calls, 1 GiB of strings built, 500 levels of nesting).
 // Never throws, never aborts.
 [[nodiscard]] Result<std::string> render_chat_template(std::string_view template_source,
                                                        std::string_view template_name,
-                                                       const ChatTemplateInputs& in);
+                                                       const ChatTemplateInputs& in,
+                                                       const jinja::RenderLimits& limits = {});
 
 // The template used for a model that has none: ChatML, as transformers' old
 // default_chat_template and llama.cpp's fallback. It is the most widely trained-on format

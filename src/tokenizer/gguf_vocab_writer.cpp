@@ -1,6 +1,7 @@
 // Tokenizers as GGUF tokenizer.ggml.* metadata (see gguf_vocab_writer.h).
 #include "tokenizer/gguf_vocab_writer.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <vector>
@@ -109,6 +110,34 @@ Result<Metadata> gguf_spm_vocab(const Tokenizer& hf, const std::vector<std::stri
   return meta;
 }
 
+// tokenizer_config.json's chat template (beside `tokenizer_json_path`) as the GGUF key
+// tokenizer.chat_template, as llama.cpp's converter writes it: the string, or the entry named
+// "default" of a list of {"name", "template"}. Nothing when there is no config or template.
+Status add_chat_template(const std::string& tokenizer_json_path, Metadata* meta) {
+  const std::filesystem::path cfg_path =
+      std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(cfg_path, ec)) return Status::ok();
+  STRATA_ASSIGN_OR_RETURN(const std::string text,
+                          read_file_to_string(cfg_path.string(), 64ull << 20));
+  const nlohmann::json cfg = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (cfg.is_discarded() || !cfg.is_object()) {
+    return Status::errorf("{}: not a JSON object", cfg_path.string());
+  }
+  const nlohmann::json ct = cfg.value("chat_template", nlohmann::json());
+  if (ct.is_string()) {
+    (*meta)["tokenizer.chat_template"] = MetaValue::of_string(ct.get<std::string>());
+  } else if (ct.is_array()) {
+    for (const auto& e : ct) {
+      if (e.is_object() && e.value("name", "") == "default" && e.contains("template") &&
+          e["template"].is_string()) {
+        (*meta)["tokenizer.chat_template"] = MetaValue::of_string(e["template"].get<std::string>());
+      }
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 // tokenizer.json -> tokenizer.ggml.* keys, as llama.cpp's convert_hf_to_gguf.py
@@ -125,7 +154,11 @@ Result<Metadata> gguf_vocab_from_tokenizer_json(const std::string& path, const s
     return Status::errorf("{}: not a tokenizer.json with model.vocab", path);
   }
   STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> merges, json_merges(j, path));
-  if (hf->kind() == "spm") return gguf_spm_vocab(*hf, merges, path, n_vocab);
+  if (hf->kind() == "spm") {
+    STRATA_ASSIGN_OR_RETURN(Metadata meta, gguf_spm_vocab(*hf, merges, path, n_vocab));
+    STRATA_TRY(add_chat_template(path, &meta));
+    return meta;
+  }
   std::vector<std::string> tokens(n_vocab);
   std::vector<int32_t> types(n_vocab, static_cast<int32_t>(TokenType::kUnused));
   std::vector<bool> used(n_vocab, false);
@@ -174,15 +207,16 @@ Result<Metadata> gguf_vocab_from_tokenizer_json(const std::string& path, const s
   meta["tokenizer.ggml.add_eos_token"] = MetaValue::of_bool(sp.add_eos);
 
   STRATA_TRY(check_translation(*hf, meta, path));
+  STRATA_TRY(add_chat_template(path, &meta));
   return meta;
 }
 
-// The tokenizer.ggml.* keys of a GGUF vocabulary, copied as they are.
+// The tokenizer.ggml.* keys (and the chat template) of a GGUF vocabulary, copied as they are.
 Result<Metadata> gguf_vocab_from_gguf(const std::string& path, int64_t n_vocab) {
   STRATA_ASSIGN_OR_RETURN(GgufFile g, parse_gguf(path));
   Metadata meta;
   for (const auto& [k, v] : g.meta) {
-    if (k.rfind("tokenizer.ggml.", 0) == 0) meta[k] = v;
+    if (k.rfind("tokenizer.ggml.", 0) == 0 || k == "tokenizer.chat_template") meta[k] = v;
   }
   const std::vector<MetaValue>* toks = meta_array(meta, "tokenizer.ggml.tokens");
   if (toks == nullptr) return Status::errorf("{}: no tokenizer.ggml.tokens", path);
