@@ -4,11 +4,16 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config git tmux
   nlohmann-json3-dev libcli11-dev libfmt-dev liburing-dev libzstd-dev libxxhash-dev
-  libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev)
+  libpcre2-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
+  chromium)  # the server tests drive the chat page in headless Chromium
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The server tests' clients run on Node.js (npm packages from tests/server/node/package-lock.json);
+# any node >= 18 will do, Debian's or another distribution's already on the PATH.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   sudo_cmd=""

@@ -39,6 +39,8 @@ const char *const kChatPageHtml = R"html(<!doctype html>
   <button id="send" type="submit">Send</button>
   <button id="stop" type="button" disabled>Stop</button>
   <button id="reset" type="button">Reset</button>
+  <label title="Most tokens per reply">max <input id="max" type="number" value="256" min="1"
+    style="width: 5em"></label>
 </form>
 <script>
 "use strict";
@@ -77,6 +79,7 @@ async function send(text) {
       method: "POST",
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify({messages: history, stream: true,
+                            max_tokens: Number(document.getElementById("max").value) || 256,
                             stream_options: {include_usage: true}}),
       signal: controller.signal,
     });
