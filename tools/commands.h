@@ -26,6 +26,7 @@ Command convert_command();
 Command bench_command();
 Command make_model_command();
 Command quantize_command();
+Command template_command();
 Command serve_command();
 Command chat_command();
 

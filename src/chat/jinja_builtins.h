@@ -32,9 +32,10 @@ std::string py_replace(Interp& in, std::string_view s, std::string_view old, std
 // Python's `f % args` (printf style: %s %r %d %i %x %o %f %e %g %% with flags, width and
 // precision), for the format filter.
 std::string py_percent_format(Interp& in, std::string_view f, const std::vector<Value>& args);
-// ASCII case mapping as Python's str.upper/lower/capitalize/title do for ASCII letters.
-std::string ascii_upper(std::string_view s);
-std::string ascii_lower(std::string_view s);
+// Python's str.upper/lower/capitalize/title for ASCII, Latin-1, Latin Extended-A, Greek and
+// Cyrillic letters (other characters are left as they are).
+std::string py_upper(std::string_view s);
+std::string py_lower(std::string_view s);
 std::string py_capitalize(std::string_view s);
 std::string py_title(std::string_view s);
 // The items a for loop visits: list/tuple items, a dict's keys, a string's characters, none

@@ -46,7 +46,7 @@ Value attribute_of(Interp& in, const Value& item, const Value& path) {
 }
 
 Value sort_key(const Value& v, bool case_sensitive) {
-  if (!case_sensitive && v.is_string()) return Value::string(ascii_lower(v.str()));
+  if (!case_sensitive && v.is_string()) return Value::string(py_lower(v.str()));
   return v;
 }
 
@@ -202,6 +202,23 @@ Value f_items(Interp&, const Value& v, CallArgs&) {
   std::vector<Value> out;
   for (const auto& [k, x] : v.dict_ref().items) out.push_back(Value::tuple({k, x}));
   return Value::list(std::move(out));
+}
+
+Value f_dictsort(Interp& in, const Value& v, CallArgs& a) {
+  const bool cs = truthy(a.get(0, "case_sensitive", Value::boolean(false)));
+  const std::string by = to_str(a.get(1, "by", Value::string("key")));
+  const bool rev = truthy(a.get(2, "reverse", Value::boolean(false)));
+  if (!v.is_dict()) fail("dictsort needs a mapping");
+  if (by != "key" && by != "value") fail("You can only sort by either \"key\" or \"value\"");
+  std::vector<Value> items;
+  for (const auto& [k, x] : v.dict_ref().items) items.push_back(Value::tuple({k, x}));
+  in.charge(items.size() * sizeof(Value));
+  const size_t at = by == "key" ? 0 : 1;
+  std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+    const int c = compare(sort_key(x.items()[at], cs), sort_key(y.items()[at], cs));
+    return rev ? c > 0 : c < 0;
+  });
+  return Value::list(std::move(items));
 }
 
 Value f_unique(Interp& in, const Value& v, CallArgs& a) {
@@ -398,19 +415,19 @@ Value f_min_max(Interp& in, const Value& v, CallArgs& a, bool want_max) {
 // Jinja's title filter: each word (split at whitespace, '-', and opening brackets) gets its
 // first character upper-cased and the rest lower-cased; not Python's str.title().
 Value f_title(Interp& in, const Value& v, CallArgs&) {
-  std::string s = to_str(v), out;
-  bool word_start = true;
-  for (char c : s) {
-    const bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' ||
-                     std::isspace(static_cast<unsigned char>(c));
-    if (sep) {
-      out += c;
-      word_start = true;
-    } else {
-      out += word_start ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
-                        : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      word_start = false;
+  const std::string s = to_str(v);
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const bool sep = s[i] == '-' || s[i] == '(' || s[i] == '{' || s[i] == '[' || s[i] == '<' ||
+                     std::isspace(static_cast<unsigned char>(s[i]));
+    size_t j = i;
+    while (j < s.size() && (s[j] == '-' || s[j] == '(' || s[j] == '{' || s[j] == '[' ||
+                            s[j] == '<' || std::isspace(static_cast<unsigned char>(s[j]))) == sep) {
+      ++j;
     }
+    out += sep ? s.substr(i, j - i) : py_capitalize(std::string_view(s).substr(i, j - i));
+    i = j;
   }
   return str_value(in, std::move(out));
 }
@@ -434,6 +451,7 @@ const FilterEntry kFilters[] = {
     {"count", f_length},
     {"d", f_default},
     {"default", f_default},
+    {"dictsort", f_dictsort},
     {"e", f_escape},
     {"escape", f_escape},
     {"first", [](Interp& in, const Value& v, CallArgs&) { return f_first_last(in, v, true); }},
@@ -451,7 +469,7 @@ const FilterEntry kFilters[] = {
     {"length", f_length},
     {"list", [](Interp& in, const Value& v, CallArgs&) { return Value::list(iterate(in, v)); }},
     {"lower",
-     [](Interp& in, const Value& v, CallArgs&) { return str_value(in, ascii_lower(to_str(v))); }},
+     [](Interp& in, const Value& v, CallArgs&) { return str_value(in, py_lower(to_str(v))); }},
     {"map", f_map},
     {"max", [](Interp& in, const Value& v, CallArgs& a) { return f_min_max(in, v, a, true); }},
     {"min", [](Interp& in, const Value& v, CallArgs& a) { return f_min_max(in, v, a, false); }},
@@ -478,7 +496,7 @@ const FilterEntry kFilters[] = {
      }},
     {"unique", f_unique},
     {"upper",
-     [](Interp& in, const Value& v, CallArgs&) { return str_value(in, ascii_upper(to_str(v))); }},
+     [](Interp& in, const Value& v, CallArgs&) { return str_value(in, py_upper(to_str(v))); }},
     {"wordcount", f_wordcount},
 };
 

@@ -93,8 +93,8 @@ Value string_method(Interp& in, const std::string& s, std::string_view name, Cal
     if (a.pos.empty()) fail(fmt::format("{}() takes at least 1 argument", name));
     return Value::boolean(affix_match(s, a.pos[0], name == "startswith", "startswith"));
   }
-  if (name == "upper") return Value::string(ascii_upper(s));
-  if (name == "lower") return Value::string(ascii_lower(s));
+  if (name == "upper") return Value::string(py_upper(s));
+  if (name == "lower") return Value::string(py_lower(s));
   if (name == "title") return Value::string(py_title(s));
   if (name == "capitalize") return Value::string(py_capitalize(s));
   if (name == "replace") {
@@ -137,8 +137,8 @@ Value string_method(Interp& in, const std::string& s, std::string_view name, Cal
   if (name == "isalpha") return Value::boolean(all_chars(s, ::isalpha));
   if (name == "isalnum") return Value::boolean(all_chars(s, ::isalnum));
   if (name == "isspace") return Value::boolean(all_chars(s, ::isspace));
-  if (name == "islower") return Value::boolean(s != ascii_upper(s) && s == ascii_lower(s));
-  if (name == "isupper") return Value::boolean(s != ascii_lower(s) && s == ascii_upper(s));
+  if (name == "islower") return Value::boolean(s != py_upper(s) && s == py_lower(s));
+  if (name == "isupper") return Value::boolean(s != py_lower(s) && s == py_upper(s));
   if (name == "splitlines") {
     std::vector<Value> out;
     size_t start = 0;
@@ -432,35 +432,103 @@ std::string py_percent_format(Interp& in, std::string_view f, const std::vector<
   return out;
 }
 
-std::string ascii_upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+namespace {
+
+// Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic: the
+// letters of European chat text. Other code points (and Python's one-to-many mappings such as
+// "ß" -> "SS") are left as they are.
+uint32_t upper_cp(uint32_t c) {
+  if (c < 0x80) return static_cast<uint32_t>(std::toupper(static_cast<int>(c)));
+  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 0x20;
+  if (c == 0xFF) return 0x178;
+  if (((c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) &&
+      (c & 1)) {
+    return c - 1;
+  }
+  if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && !(c & 1)) return c - 1;
+  if (c == 0x3C2) return 0x3A3;
+  if (c >= 0x3B1 && c <= 0x3C9) return c - 0x20;
+  if (c >= 0x430 && c <= 0x44F) return c - 0x20;
+  if (c >= 0x450 && c <= 0x45F) return c - 0x50;
+  return c;
+}
+
+uint32_t lower_cp(uint32_t c) {
+  if (c < 0x80) return static_cast<uint32_t>(std::tolower(static_cast<int>(c)));
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 0x20;
+  if (c == 0x178) return 0xFF;
+  if (((c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) &&
+      !(c & 1)) {
+    return c + 1;
+  }
+  if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && (c & 1)) return c + 1;
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 0x20;
+  if (c >= 0x410 && c <= 0x42F) return c + 0x20;
+  if (c >= 0x400 && c <= 0x40F) return c + 0x50;
+  return c;
+}
+
+bool cased_cp(uint32_t c) { return upper_cp(c) != c || lower_cp(c) != c; }
+
+void append_cp(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xE0 | (cp >> 12));  // the mapped ranges are all below U+10000
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Rewrites each mapped code point of `s`; `pick(index, cp, previous_cased)` gives the new one.
+template <typename Pick>
+std::string map_code_points(std::string_view s, Pick pick) {
+  std::string out;
+  out.reserve(s.size());
+  const std::vector<size_t> offs = code_point_offsets(s);
+  bool prev_cased = false;
+  for (size_t k = 0; k + 1 < offs.size(); ++k) {
+    const size_t n = offs[k + 1] - offs[k];
+    const uint32_t cp = decode_at(s, offs[k], offs[k + 1]);
+    const bool valid = n == 1 ? cp < 0x80 : (n <= 3);  // 4-byte code points are never mapped
+    if (!valid) {
+      out.append(s.substr(offs[k], n));
+      prev_cased = false;
+      continue;
+    }
+    const uint32_t mapped = pick(k, cp, prev_cased);
+    if (mapped == cp) {
+      out.append(s.substr(offs[k], n));
+    } else {
+      append_cp(out, mapped);
+    }
+    prev_cased = cased_cp(cp);
+  }
   return out;
 }
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+}  // namespace
+
+std::string py_upper(std::string_view s) {
+  return map_code_points(s, [](size_t, uint32_t c, bool) { return upper_cp(c); });
+}
+
+std::string py_lower(std::string_view s) {
+  return map_code_points(s, [](size_t, uint32_t c, bool) { return lower_cp(c); });
 }
 
 std::string py_capitalize(std::string_view s) {
-  std::string out = ascii_lower(s);
-  if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
-  return out;
+  return map_code_points(
+      s, [](size_t k, uint32_t c, bool) { return k == 0 ? upper_cp(c) : lower_cp(c); });
 }
 
-// str.title(): a letter after a non-letter is upper-cased, other letters lower-cased.
+// str.title(): a cased letter after an uncased character is upper-cased, others lower-cased.
 std::string py_title(std::string_view s) {
-  std::string out(s);
-  bool prev_letter = false;
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool letter = std::isalpha(u) != 0;
-    if (letter) c = static_cast<char>(prev_letter ? std::tolower(u) : std::toupper(u));
-    prev_letter = letter;
-  }
-  return out;
+  return map_code_points(
+      s, [](size_t, uint32_t c, bool prev) { return prev ? lower_cp(c) : upper_cp(c); });
 }
 
 }  // namespace strata::jinja

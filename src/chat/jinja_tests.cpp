@@ -59,10 +59,14 @@ bool all_cased(const Value& v, bool upper) {
   return any;
 }
 
-int64_t int_for_parity(const Value& v) {
+// value % 2 with Python's semantics (3.5 % 2 == 1.5, which is neither odd nor even).
+double mod2(const Value& v) {
   if (v.is_undefined()) fail(v.str().empty() ? "undefined value" : v.str());
-  if (v.is_int() || v.is_bool()) return v.as_int();
-  if (v.is_float()) return static_cast<int64_t>(std::fmod(v.as_float(), 2.0));
+  if (v.is_int() || v.is_bool()) return static_cast<double>(((v.as_int() % 2) + 2) % 2);
+  if (v.is_float()) {
+    const double m = std::fmod(v.as_float(), 2.0);
+    return m < 0 ? m + 2.0 : m;
+  }
   fail(fmt::format("unsupported operand type(s) for %: '{}' and 'int'", type_name(v)));
 }
 
@@ -101,7 +105,7 @@ const TestEntry kTests[] = {
     {"eq", t_eq},
     {"equalto", t_eq},
     {"escaped", [](Interp&, const Value&, CallArgs&) { return false; }},
-    {"even", [](Interp&, const Value& v, CallArgs&) { return int_for_parity(v) % 2 == 0; }},
+    {"even", [](Interp&, const Value& v, CallArgs&) { return mod2(v) == 0.0; }},
     {"false", [](Interp&, const Value& v, CallArgs&) { return v.is_bool() && !v.as_bool(); }},
     {"filter",
      [](Interp&, const Value& v, CallArgs&) { return v.is_string() && has_filter(v.str()); }},
@@ -123,7 +127,7 @@ const TestEntry kTests[] = {
     {"ne", t_ne},
     {"none", [](Interp&, const Value& v, CallArgs&) { return v.is_none(); }},
     {"number", [](Interp&, const Value& v, CallArgs&) { return v.is_number(); }},
-    {"odd", [](Interp&, const Value& v, CallArgs&) { return int_for_parity(v) % 2 != 0; }},
+    {"odd", [](Interp&, const Value& v, CallArgs&) { return mod2(v) == 1.0; }},
     {"sameas",
      [](Interp&, const Value& v, CallArgs& a) {
        const Value& o = arg0(a, "sameas");
