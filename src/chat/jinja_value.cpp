@@ -194,9 +194,9 @@ Value CallArgs::get(size_t index, std::string_view name, const Value& fallback) 
   return fallback;
 }
 
-Value Value::undefined(std::string name) {
+Value Value::undefined(std::string message) {
   Value v;
-  v.s_ = std::make_shared<const std::string>(std::move(name));
+  v.s_ = std::make_shared<const std::string>(std::move(message));
   return v;
 }
 Value Value::none() {
@@ -293,6 +293,11 @@ Value Value::from_json(const nlohmann::ordered_json& j, int max_depth) {
     default:
       return none();  // binary and discarded values do not occur in parsed JSON
   }
+}
+
+const std::string& Value::empty_string() {
+  static const std::string empty;
+  return empty;
 }
 
 double Value::as_float() const {

@@ -75,7 +75,8 @@ struct Callable {
 class Value {
  public:
   Value() = default;  // undefined
-  static Value undefined(std::string name = {});
+  // `message` is the error for using it, e.g. "'x' is undefined".
+  static Value undefined(std::string message = {});
   static Value none();
   static Value boolean(bool b);
   static Value integer(int64_t i);
@@ -108,7 +109,8 @@ class Value {
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::kBool ? int64_t{b_} : i_; }  // bool, int
   double as_float() const;                                                    // bool, int, float
-  const std::string& str() const { return *s_; }              // string; undefined: its name
+  // string: its text; undefined: the message for using it ("'x' is undefined"), maybe "".
+  const std::string& str() const { return s_ ? *s_ : empty_string(); }
   std::vector<Value>& items() const { return list_->items; }  // list, tuple
   Dict& dict_ref() const { return *dict_; }                   // dict, namespace
   const Callable& fn() const { return *fn_; }
@@ -116,6 +118,7 @@ class Value {
   bool same_object(const Value& o) const;
 
  private:
+  static const std::string& empty_string();
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
   int64_t i_ = 0;
