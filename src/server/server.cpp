@@ -1,6 +1,8 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <filesystem>
@@ -25,6 +27,41 @@ int64_t unix_now() {
 void send_error(httplib::Response &res, const ApiError &e) {
   res.status = e.http_status;
   res.set_content(api_dump(e.to_json()), "application/json");
+}
+
+// cpp-httplib 0.11 (Debian 12's) listens with a backlog of 5: sixteen clients
+// connecting at once overflow it and the dropped SYNs come back a second later
+// (measured: p99 latency 1.02 s with 16 clients, 0.19 s after this). Linux lets
+// listen() be called again on a listening socket to change its backlog; the
+// library does not expose its socket, so find it: the listening TCP socket of
+// this process bound to `port`.
+void widen_listen_backlog(int port) {
+  std::error_code ec;
+  for (const auto &entry :
+       std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (...) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        !listening)
+      continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof(addr);
+    if (getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &alen) != 0)
+      continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET)
+      bound = ntohs(reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6)
+      bound = ntohs(reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port);
+    if (bound == port)
+      ::listen(fd, 1024);
+  }
 }
 
 // How often a waiting handler writes to its client to learn whether it is still
@@ -79,6 +116,7 @@ Status Server::bind() {
     }
     port_ = opts_.port;
   }
+  widen_listen_backlog(port_);
   return Status::ok();
 }
 
