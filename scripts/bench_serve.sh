@@ -12,7 +12,7 @@ run=$(cd "$(dirname "$0")/.." && pwd)/tests/server/node/run.sh
 "$run" install "$work" >/dev/null
 printf '%-9s %-10s %-12s %-12s %-10s\n' sessions tok/s p50_ms p99_ms ttft_p50
 for n in $counts; do
-  out=$(LOAD_CLIENTS=$n LOAD_REQUESTS=${REQUESTS:-5} LOAD_MAX_TOKENS=${MAX_TOKENS:-32} \
+  out=$(LOAD_BAD=0 LOAD_CLIENTS=$n LOAD_REQUESTS=${REQUESTS:-5} LOAD_MAX_TOKENS=${MAX_TOKENS:-32} \
         "$run" "$strata" "$work" load_test.mjs -m "$model" --parallel "$n" "$@")
   echo "$out" | /usr/bin/python3 -c "
 import json,sys; j=json.loads(sys.stdin.read().strip().splitlines()[-1])
