@@ -5,8 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "chat/chat_template.h"
@@ -33,8 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const bool chat = data[0] & 1;
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
-  const strata::ChatRenderer render = [](const strata::ApiJson& messages, const strata::ApiJson& tools,
-                                         bool add_generation_prompt) {
+  const strata::ChatRenderer render = [](const strata::ApiJson& messages,
+                                         const strata::ApiJson& tools, bool add_generation_prompt) {
     strata::ChatTemplateInputs in;
     in.messages = messages;
     in.tools = tools;

@@ -14,7 +14,7 @@ namespace strata {
 
 Model::~Model() {
   transformer_.reset();
-  store_.reset(); // before the device it allocated from
+  store_.reset();  // before the device it allocated from
 }
 
 int Model::n_threads() const { return pool_->n_threads(); }
@@ -22,27 +22,21 @@ int Model::n_threads() const { return pool_->n_threads(); }
 namespace {
 // KV caches (one per session) and the scratch the Transformer allocates, for
 // --ram-budget.
-uint64_t runtime_bytes(const ModelConfig &c, int64_t n_ctx, int64_t n_batch,
-                       int n_seq) {
-  const uint64_t kv =
-      KvCache::max_bytes(c, n_ctx) * static_cast<uint64_t>(n_seq);
-  const uint64_t scratch =
-      static_cast<uint64_t>(n_batch) *
-      (3 * c.n_embd + 3 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff) *
-      sizeof(float);
-  return kv + scratch +
-         static_cast<uint64_t>(c.n_vocab) * sizeof(float) * (1 + n_seq);
+uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch, int n_seq) {
+  const uint64_t kv = KvCache::max_bytes(c, n_ctx) * static_cast<uint64_t>(n_seq);
+  const uint64_t scratch = static_cast<uint64_t>(n_batch) *
+                           (3 * c.n_embd + 3 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff) *
+                           sizeof(float);
+  return kv + scratch + static_cast<uint64_t>(c.n_vocab) * sizeof(float) * (1 + n_seq);
 }
-} // namespace
+}  // namespace
 
-Result<std::shared_ptr<Model>> Model::open(const ModelOptions &opts) {
+Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   if (opts.n_threads < 0)
     return Status::errorf("-t must be >= 0 (0 = all), got {}", opts.n_threads);
   if (opts.n_ctx < 0)
-    return Status::errorf("-c must be >= 0 (0 = the model's), got {}",
-                          opts.n_ctx);
-  if (opts.n_batch < 1)
-    return Status::errorf("-b must be >= 1, got {}", opts.n_batch);
+    return Status::errorf("-c must be >= 0 (0 = the model's), got {}", opts.n_ctx);
+  if (opts.n_batch < 1) return Status::errorf("-b must be >= 1, got {}", opts.n_batch);
   if (opts.n_seq < 1 || opts.n_seq > 256) {
     return Status::errorf("--parallel must be in [1, 256], got {}", opts.n_seq);
   }
@@ -54,26 +48,21 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions &opts) {
   }
   STRATA_ASSIGN_OR_RETURN(ModelSource m, open_model(model_path));
   e->source_ = std::make_unique<ModelSource>(std::move(m));
-  STRATA_ASSIGN_OR_RETURN(e->tokenizer_,
-                          open_tokenizer(*e->source_, opts.tokenizer_path));
+  STRATA_ASSIGN_OR_RETURN(e->tokenizer_, open_tokenizer(*e->source_, opts.tokenizer_path));
   if (e->tokenizer_->n_vocab() > e->source_->config.n_vocab) {
-    return Status::errorf(
-        "{}: tokenizer has {} tokens but the model's vocabulary is {}",
-        model_path, e->tokenizer_->n_vocab(), e->source_->config.n_vocab);
+    return Status::errorf("{}: tokenizer has {} tokens but the model's vocabulary is {}",
+                          model_path, e->tokenizer_->n_vocab(), e->source_->config.n_vocab);
   }
-  const ModelConfig &c = e->source_->config;
-  e->n_ctx_ =
-      opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
-  if (e->n_ctx_ > (1 << 20))
-    return Status::errorf("context of {} is too large", e->n_ctx_);
+  const ModelConfig& c = e->source_->config;
+  e->n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
+  if (e->n_ctx_ > (1 << 20)) return Status::errorf("context of {} is too large", e->n_ctx_);
   e->n_batch_ = std::clamp<int64_t>(opts.n_batch, 1, e->n_ctx_);
   e->n_seq_ = opts.n_seq;
-  int threads =
-      opts.n_threads > 0
-          ? opts.n_threads
-          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = opts.n_threads > 0
+                    ? opts.n_threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   STRATA_ASSIGN_OR_RETURN(e->pool_, ThreadPool::create(threads));
-  const PlacementOptions &po = opts.placement;
+  const PlacementOptions& po = opts.placement;
   if (po.device == "cpu") {
     e->device_ = make_cpu_device();
   } else if (po.device == "sim") {
@@ -86,11 +75,9 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions &opts) {
   const uint64_t base_bytes = current_rss_bytes();
   STRATA_ASSIGN_OR_RETURN(
       e->store_,
-      StreamingStore::create(
-          *e->source_, po, *e->device_,
-          base_bytes + runtime_bytes(c, e->n_ctx_, e->n_batch_, e->n_seq_)));
-  e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_,
-                                                  e->n_ctx_, e->n_batch_);
+      StreamingStore::create(*e->source_, po, *e->device_,
+                             base_bytes + runtime_bytes(c, e->n_ctx_, e->n_batch_, e->n_seq_)));
+  e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_, e->n_ctx_, e->n_batch_);
   e->load_s_ = sw.elapsed_s();
   return e;
 }
@@ -110,14 +97,13 @@ Result<std::unique_ptr<Session>> Model::new_session() {
       new Session(shared_from_this(), std::make_unique<Session::State>(*this)));
 }
 
-Status Model::step(std::span<Session *const> sessions, TokenTrace *trace) {
-  if (trace)
-    *trace = TokenTrace{};
+Status Model::step(std::span<Session* const> sessions, TokenTrace* trace) {
+  if (trace) *trace = TokenTrace{};
   std::lock_guard lock(mu_);
   // Decode tokens first (one each), then prompt chunks in the batch that
   // remains.
   struct Part {
-    Session::State *st;
+    Session::State* st;
     int64_t n;
     bool prefill;
   };
@@ -126,36 +112,31 @@ Status Model::step(std::span<Session *const> sessions, TokenTrace *trace) {
   int64_t budget = n_batch_;
   const int64_t V = source_->config.n_vocab;
   for (int pass = 0; pass < 2; ++pass) {
-    for (Session *s : sessions) {
-      Session::State &st = *s->st_;
-      if (!st.active)
-        continue;
+    for (Session* s : sessions) {
+      Session::State& st = *s->st_;
+      if (!st.active) continue;
       const bool decoding = st.prompt_fed >= st.prompt.size();
-      if (decoding != (pass == 0))
-        continue;
+      if (decoding != (pass == 0)) continue;
       std::span<const int32_t> toks = st.pending(budget);
-      if (toks.empty())
-        continue;
+      if (toks.empty()) continue;
       const int64_t n = static_cast<int64_t>(toks.size());
       const bool all = static_cast<bool>(st.opts.on_logits);
       st.logits.resize(static_cast<size_t>(all ? n : 1) * V);
-      inputs.push_back({st.kv.get(), static_cast<int64_t>(st.cached.size()),
-                        toks, st.logits.data(), all});
+      inputs.push_back(
+          {st.kv.get(), static_cast<int64_t>(st.cached.size()), toks, st.logits.data(), all});
       parts.push_back({&st, n, !decoding});
       budget -= n;
     }
   }
-  if (inputs.empty())
-    return Status::ok();
+  if (inputs.empty()) return Status::ok();
   ForwardTimings ft;
   const double t0 = now_seconds();
   Status s = transformer_->forward(inputs, &ft);
   TokenTrace tr;
-  for (const Part &p : parts)
-    tr.n_tokens += p.n;
+  for (const Part& p : parts) tr.n_tokens += p.n;
   tr.wall_s = now_seconds() - t0;
   tr.loads = store_->take_loads();
-  for (const LayerLoad &l : tr.loads) {
+  for (const LayerLoad& l : tr.loads) {
     tr.stall_s += l.stall_s;
     tr.transfer_s += l.ready_s - l.start_s;
     tr.bytes_streamed += l.bytes;
@@ -165,22 +146,19 @@ Status Model::step(std::span<Session *const> sessions, TokenTrace *trace) {
   tr.compute_s = std::max(0.0, tr.wall_s - tr.stall_s);
   tr.layer_compute_s = std::move(ft.layer_compute_s);
   if (!s.is_ok()) {
-    for (const Part &p : parts)
-      p.st->active = false;
+    for (const Part& p : parts) p.st->active = false;
     return s;
   }
   if (trace) {
     *trace = tr;
-    for (const Part &p : parts)
-      trace->prefill |= p.prefill;
+    for (const Part& p : parts) trace->prefill |= p.prefill;
   }
-  for (const Part &p : parts) {
+  for (const Part& p : parts) {
     tr.prefill = p.prefill;
-    if (p.st->opts.on_trace)
-      p.st->opts.on_trace(tr);
+    if (p.st->opts.on_trace) p.st->opts.on_trace(tr);
     p.st->after_pass(*this, p.n, tr);
   }
   return Status::ok();
 }
 
-} // namespace strata
+}  // namespace strata

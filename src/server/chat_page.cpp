@@ -5,7 +5,7 @@
 
 namespace strata {
 
-const char *const kChatPageHtml = R"html(<!doctype html>
+const char* const kChatPageHtml = R"html(<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -158,4 +158,4 @@ document.getElementById("reset").addEventListener("click", () => {
 </html>
 )html";
 
-} // namespace strata
+}  // namespace strata

@@ -7,20 +7,16 @@
 
 namespace strata {
 
-Result<ChatTemplate> model_chat_template(const ModelSource &model,
-                                         const Tokenizer &tok) {
+Result<ChatTemplate> model_chat_template(const ModelSource& model, const Tokenizer& tok) {
   ChatTemplate t;
   if (model.format == ModelFormat::kGguf) {
     STRATA_ASSIGN_OR_RETURN(t, chat_template_from_gguf(model.meta, model.path));
-  } else if (model.format == ModelFormat::kSafetensors &&
-             !model.tokenizer_json.empty()) {
+  } else if (model.format == ModelFormat::kSafetensors && !model.tokenizer_json.empty()) {
     const auto config =
-        std::filesystem::path(model.tokenizer_json).parent_path() /
-        "tokenizer_config.json";
+        std::filesystem::path(model.tokenizer_json).parent_path() / "tokenizer_config.json";
     std::error_code ec;
     if (std::filesystem::exists(config, ec)) {
-      STRATA_ASSIGN_OR_RETURN(
-          t, chat_template_from_tokenizer_config(config.string()));
+      STRATA_ASSIGN_OR_RETURN(t, chat_template_from_tokenizer_config(config.string()));
     } else {
       t.is_fallback = true;
     }
@@ -29,20 +25,17 @@ Result<ChatTemplate> model_chat_template(const ModelSource &model,
   }
   if (t.is_fallback) {
     t.source = std::string(kFallbackChatTemplate);
-    if (t.name.empty())
-      t.name = "fallback (ChatML)";
+    if (t.name.empty()) t.name = "fallback (ChatML)";
   }
   // Special tokens the template did not name come from the tokenizer.
-  const SpecialTokens &sp = tok.special();
-  if (t.bos_token.empty() && sp.bos >= 0)
-    t.bos_token = tok.token_text(sp.bos);
-  if (t.eos_token.empty() && sp.eos >= 0)
-    t.eos_token = tok.token_text(sp.eos);
+  const SpecialTokens& sp = tok.special();
+  if (t.bos_token.empty() && sp.bos >= 0) t.bos_token = tok.token_text(sp.bos);
+  if (t.eos_token.empty() && sp.eos >= 0) t.eos_token = tok.token_text(sp.eos);
   return t;
 }
 
 ChatRenderer make_chat_renderer(ChatTemplate t) {
-  return [t = std::move(t)](const ApiJson &messages, const ApiJson &tools,
+  return [t = std::move(t)](const ApiJson& messages, const ApiJson& tools,
                             bool add_generation_prompt) -> Result<std::string> {
     ChatTemplateInputs in;
     in.messages = messages;
@@ -54,4 +47,4 @@ ChatRenderer make_chat_renderer(ChatTemplate t) {
   };
 }
 
-} // namespace strata
+}  // namespace strata

@@ -12,10 +12,10 @@ namespace strata {
 struct ModelSource;
 class Tokenizer;
 
-[[nodiscard]] Result<ChatTemplate> model_chat_template(const ModelSource &model,
-                                                       const Tokenizer &tok);
+[[nodiscard]] Result<ChatTemplate> model_chat_template(const ModelSource& model,
+                                                       const Tokenizer& tok);
 // Renders OpenAI messages with `t` (thread-safe: the renderer owns a copy of
 // the template).
 ChatRenderer make_chat_renderer(ChatTemplate t);
 
-} // namespace strata
+}  // namespace strata

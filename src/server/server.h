@@ -24,20 +24,20 @@ namespace strata {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;    // 0 = any free port (see Server::port())
-  int n_parallel = 1; // sessions served at once (continuous batching)
-  size_t max_body_bytes = 8u << 20; // larger request bodies get a 413
-  int n_http_threads = 64;          // connections handled at once
-  std::string model_id; // the name clients use; "" = the model's file name
-  ChatRenderer render;  // the model's chat template
+  int port = 8080;                   // 0 = any free port (see Server::port())
+  int n_parallel = 1;                // sessions served at once (continuous batching)
+  size_t max_body_bytes = 8u << 20;  // larger request bodies get a 413
+  int n_http_threads = 64;           // connections handled at once
+  std::string model_id;              // the name clients use; "" = the model's file name
+  ChatRenderer render;               // the model's chat template
 };
 
 // Owns the HTTP server and the scheduler. listen() blocks until stop(), which
 // any thread (or a signal watcher) may call.
 class Server {
-public:
-  [[nodiscard]] static Result<std::unique_ptr<Server>>
-  create(std::shared_ptr<Model> model, ServerOptions opts);
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Server>> create(std::shared_ptr<Model> model,
+                                                              ServerOptions opts);
   ~Server();
   // Binds host:port; an error naming them when that fails.
   [[nodiscard]] Status bind();
@@ -45,9 +45,9 @@ public:
   Status listen();
   void stop();
   int port() const { return port_; }
-  const std::string &model_id() const { return opts_.model_id; }
+  const std::string& model_id() const { return opts_.model_id; }
 
-private:
+ private:
   Server() = default;
   void routes();
   std::string metrics_text() const;
@@ -64,6 +64,6 @@ private:
 };
 
 // The chat page served at "/": one HTML document, no external assets.
-extern const char *const kChatPageHtml;
+extern const char* const kChatPageHtml;
 
-} // namespace strata
+}  // namespace strata

@@ -138,19 +138,7 @@ TEST(Placement, StreamedBytesAreTheStreamedLayersSizes) {
 // file or a layer pack, and placement never changes a bit.
 TEST(Placement, QuantizedMixBitIdenticalEverywhereAndStreamsTheFilesBytes) {
   const std::string dir = test::make_temp_dir("quantized-placement");
-  auto shape = find_model_shape("tiny-256", 8);
-  ASSERT_TRUE(shape.is_ok()) << shape.status().message();
-  RandomModelOptions o;
-  o.dtype = DType::kF16;
-  o.seed = 4;
-  o.weight_std = 0.08f;
-  ASSERT_TRUE(write_random_gguf(shape->config, o, dir + "/f16.gguf").is_ok());
-  auto src = open_model(dir + "/f16.gguf");
-  ASSERT_TRUE(src.is_ok()) << src.status().message();
-  auto mix = parse_quant_mix("Q4_K_M");
-  ASSERT_TRUE(mix.is_ok());
-  const std::string model = dir + "/q4_k_m.gguf";
-  ASSERT_TRUE(quantize_model(*src, *mix, model, {}).is_ok());
+  const std::string model = test::make_quantized_tiny(dir, "Q4_K_M", 4);
   auto m = open_model(model);
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   ASSERT_TRUE(write_layer_pack(*m, dir + "/pack", nullptr).is_ok());

@@ -21,31 +21,16 @@ namespace {
 
 // tiny-256 (8 layers) quantized to Q8_0, with stories260K's tokenizer; made
 // once.
-const std::string &quantized_model() {
-  static const std::string path = [] {
-    const std::string dir = test::make_temp_dir("session-q8");
-    auto shape = find_model_shape("tiny-256", 8);
-    EXPECT_TRUE(shape.is_ok());
-    RandomModelOptions o;
-    o.dtype = DType::kF16;
-    o.seed = 7;
-    o.weight_std = 0.08f;
-    EXPECT_TRUE(write_random_gguf(shape->config, o, dir + "/f16.gguf").is_ok());
-    auto src = open_model(dir + "/f16.gguf");
-    EXPECT_TRUE(src.is_ok());
-    auto mix = parse_quant_mix("Q8_0");
-    EXPECT_TRUE(quantize_model(*src, *mix, dir + "/q8_0.gguf", {}).is_ok());
-    return dir + "/q8_0.gguf";
-  }();
+const std::string& quantized_model() {
+  static const std::string path =
+      test::make_quantized_tiny(test::make_temp_dir("session-q8"), "Q8_0", 7);
   return path;
 }
 
-std::shared_ptr<Model> open_model(int n_seq, int64_t gpu_layers = -1,
-                                  bool quantized = false) {
+std::shared_ptr<Model> open_model(int n_seq, int64_t gpu_layers = -1, bool quantized = false) {
   ModelOptions mo;
   mo.model_path = quantized ? quantized_model() : test::kStoriesGguf;
-  if (quantized)
-    mo.tokenizer_path = test::kStoriesGguf;
+  if (quantized) mo.tokenizer_path = test::kStoriesGguf;
   mo.n_threads = 2;
   mo.n_ctx = 256;
   mo.n_seq = n_seq;
@@ -59,7 +44,7 @@ std::shared_ptr<Model> open_model(int n_seq, int64_t gpu_layers = -1,
   return m.is_ok() ? *m : nullptr;
 }
 
-GenerateOptions greedy(const std::string &prompt, int64_t n) {
+GenerateOptions greedy(const std::string& prompt, int64_t n) {
   GenerateOptions g;
   g.prompt = prompt;
   g.n_predict = n;
@@ -70,16 +55,13 @@ GenerateOptions greedy(const std::string &prompt, int64_t n) {
 
 struct Outcome {
   std::string text;
-  std::vector<float>
-      last_logits; // the logits rows of the generated tokens, concatenated
+  std::vector<float> last_logits;  // the logits rows of the generated tokens, concatenated
   GenerateStats stats;
 };
 
-Outcome generate(Session &s, GenerateOptions g) {
+Outcome generate(Session& s, GenerateOptions g) {
   Outcome r;
-  g.on_logits = [&](const float *l, int64_t v) {
-    r.last_logits.assign(l, l + v);
-  };
+  g.on_logits = [&](const float* l, int64_t v) { r.last_logits.assign(l, l + v); };
   Status st = s.generate(
       g,
       [&](std::string_view t) {
@@ -91,14 +73,12 @@ Outcome generate(Session &s, GenerateOptions g) {
   return r;
 }
 
-void expect_same_logits(const std::vector<float> &a,
-                        const std::vector<float> &b, bool bits) {
+void expect_same_logits(const std::vector<float>& a, const std::vector<float>& b, bool bits) {
   ASSERT_EQ(a.size(), b.size());
   if (bits) {
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
   } else {
-    for (size_t i = 0; i < a.size(); ++i)
-      ASSERT_NEAR(a[i], b[i], 1e-4f) << i;
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4f) << i;
   }
 }
 
@@ -115,17 +95,15 @@ void expect_second_turn_reuses_cache(bool quantized) {
   // ids it was sampled as).
   GenerateOptions g2 = greedy("", 16);
   g2.prompt_tokens = a.stats.tokens;
-  for (int32_t t :
-       m->tokenizer().encode(". One day she went to the park", false, false)) {
+  for (int32_t t : m->tokenizer().encode(". One day she went to the park", false, false)) {
     g2.prompt_tokens.push_back(t);
   }
   Outcome b = generate(**chat, g2);
   EXPECT_GT(b.stats.n_cached_tokens,
-            a.stats.n_prompt_tokens); // prompt and reply reused
+            a.stats.n_prompt_tokens);  // prompt and reply reused
   // Only the new tokens were fed in prefill passes.
   int64_t fed = 0;
-  for (const TokenTrace &t : b.stats.traces)
-    fed += t.prefill ? t.n_tokens : 0;
+  for (const TokenTrace& t : b.stats.traces) fed += t.prefill ? t.n_tokens : 0;
   EXPECT_EQ(fed, b.stats.n_prompt_tokens - b.stats.n_cached_tokens);
 
   auto fresh = m->new_session();
@@ -152,17 +130,14 @@ void expect_second_turn_reuses_cache(bool quantized) {
 TEST(Session, SecondTurnPrefillsOnlyNewTokensAndMatchesAFreshSession) {
   expect_second_turn_reuses_cache(true);
 }
-TEST(Session, SecondTurnOnFloatWeightsMatchesToRounding) {
-  expect_second_turn_reuses_cache(false);
-}
+TEST(Session, SecondTurnOnFloatWeightsMatchesToRounding) { expect_second_turn_reuses_cache(false); }
 
 // Sessions stepped together: one forward pass per step for all of them, and
 // each gets the same tokens and logits, bit for bit, as when it runs alone.
 // With streamed layers, a batched step streams each layer once.
 void expect_batched_equals_alone(int64_t gpu_layers, bool quantized) {
-  const std::vector<std::string> prompts = {
-      "Once upon a time", "The cat sat on the",
-      "Lily and Tom were friends. They liked to play"};
+  const std::vector<std::string> prompts = {"Once upon a time", "The cat sat on the",
+                                            "Lily and Tom were friends. They liked to play"};
   auto m = open_model(3, gpu_layers, quantized);
   ASSERT_TRUE(m);
   std::vector<Outcome> alone;
@@ -183,7 +158,7 @@ void expect_batched_equals_alone(int64_t gpu_layers, bool quantized) {
     ASSERT_TRUE(s.is_ok());
     sessions.push_back(std::move(*s));
     GenerateOptions g = greedy(prompts[i], 10 + 3 * static_cast<int64_t>(i));
-    g.on_logits = [&batched, i](const float *l, int64_t v) {
+    g.on_logits = [&batched, i](const float* l, int64_t v) {
       batched[i].last_logits.assign(l, l + v);
     };
     ASSERT_TRUE(sessions[i]
@@ -194,16 +169,14 @@ void expect_batched_equals_alone(int64_t gpu_layers, bool quantized) {
                             })
                     .is_ok());
   }
-  std::vector<Session *> ptrs;
-  for (auto &s : sessions)
-    ptrs.push_back(s.get());
+  std::vector<Session*> ptrs;
+  for (auto& s : sessions) ptrs.push_back(s.get());
   int steps = 0;
   uint64_t max_step_bytes = 0;
   for (bool any = true; any; ++steps) {
     ASSERT_TRUE(m->step(ptrs).is_ok());
     any = false;
-    for (Session *s : ptrs)
-      any |= s->active();
+    for (Session* s : ptrs) any |= s->active();
     ASSERT_LT(steps, 100);
   }
   // Prompts fit one batch: one prefill pass, then one pass per decoded token of
@@ -213,7 +186,7 @@ void expect_batched_equals_alone(int64_t gpu_layers, bool quantized) {
     EXPECT_EQ(batched[i].text, alone[i].text) << i;
     EXPECT_EQ(sessions[i]->stats().tokens, alone[i].stats.tokens) << i;
     expect_same_logits(batched[i].last_logits, alone[i].last_logits, quantized);
-    for (const TokenTrace &t : sessions[i]->stats().traces) {
+    for (const TokenTrace& t : sessions[i]->stats().traces) {
       max_step_bytes = std::max(max_step_bytes, t.bytes_streamed);
     }
   }
@@ -226,15 +199,9 @@ void expect_batched_equals_alone(int64_t gpu_layers, bool quantized) {
   }
 }
 
-TEST(Session, BatchedSessionsGetExactlyWhatEachGetsAlone) {
-  expect_batched_equals_alone(-1, true);
-}
-TEST(Session, BatchedSessionsStreamEachLayerOncePerStep) {
-  expect_batched_equals_alone(3, true);
-}
-TEST(Session, BatchedFloatSessionsMatchToRounding) {
-  expect_batched_equals_alone(-1, false);
-}
+TEST(Session, BatchedSessionsGetExactlyWhatEachGetsAlone) { expect_batched_equals_alone(-1, true); }
+TEST(Session, BatchedSessionsStreamEachLayerOncePerStep) { expect_batched_equals_alone(3, true); }
+TEST(Session, BatchedFloatSessionsMatchToRounding) { expect_batched_equals_alone(-1, false); }
 
 TEST(Session, StopStringEndsTheTextBeforeIt) {
   auto m = open_model(1);
@@ -256,15 +223,13 @@ TEST(Session, StopStringEndsTheTextBeforeIt) {
   });
   ASSERT_TRUE(st.is_ok()) << st.message();
   std::string text;
-  for (const auto &p : pieces)
-    text += p;
+  for (const auto& p : pieces) text += p;
   EXPECT_EQ(text, full.text.substr(0, at));
   EXPECT_EQ((*s)->stats().finish, FinishReason::kStop);
   EXPECT_LT((*s)->stats().n_generated, 40);
 
   g.stop = {""};
-  EXPECT_FALSE(
-      (*s)->generate(g, [](std::string_view) { return true; }).is_ok());
+  EXPECT_FALSE((*s)->generate(g, [](std::string_view) { return true; }).is_ok());
 }
 
 TEST(Session, CallbackCanCancelAndTracesAreBounded) {
@@ -283,8 +248,7 @@ TEST(Session, CallbackCanCancelAndTracesAreBounded) {
   EXPECT_EQ(st.finish, FinishReason::kCancelled);
   EXPECT_FALSE((*s)->active());
   EXPECT_EQ(st.traces.size(), 3u);
-  EXPECT_EQ(st.traces.size() + st.n_traces_dropped,
-            1 + static_cast<size_t>(st.n_generated) - 1);
+  EXPECT_EQ(st.traces.size() + st.n_traces_dropped, 1 + static_cast<size_t>(st.n_generated) - 1);
 
   g.max_traces = 4096;
   g.n_predict = 10;
@@ -304,29 +268,28 @@ TEST(Session, AtMostNSeqSessions) {
   ASSERT_FALSE(b.is_ok());
   EXPECT_NE(b.status().message().find("sessions"), std::string::npos);
   a->reset();
-  (*a).reset(); // the unique_ptr: the session ends
+  (*a).reset();  // the unique_ptr: the session ends
   EXPECT_TRUE(m->new_session().is_ok());
 }
 
-} // namespace
-} // namespace strata
+}  // namespace
+}  // namespace strata
 
 namespace strata {
 namespace {
 // The public headers stand alone: nothing under include/strata/ includes from
 // src/.
 TEST(PublicApi, IncludesNothingFromSrc) {
-  for (const char *h : {"engine.h", "options.h", "status.h"}) {
-    const std::string text = test::read_file(std::string(STRATA_SOURCE_DIR) +
-                                             "/include/strata/" + h);
+  for (const char* h : {"engine.h", "options.h", "status.h"}) {
+    const std::string text =
+        test::read_file(std::string(STRATA_SOURCE_DIR) + "/include/strata/" + h);
     ASSERT_FALSE(text.empty()) << h;
     size_t at = 0;
     while ((at = text.find("#include \"", at)) != std::string::npos) {
       at += 10;
-      EXPECT_EQ(text.compare(at, 7, "strata/"), 0)
-          << h << ": " << text.substr(at, 40);
+      EXPECT_EQ(text.compare(at, 7, "strata/"), 0) << h << ": " << text.substr(at, 40);
     }
   }
 }
-} // namespace
-} // namespace strata
+}  // namespace
+}  // namespace strata

@@ -7,6 +7,11 @@
 #include <cstdio>
 #include <fstream>
 
+#include "model/model_source.h"
+#include "model/model_writer.h"
+#include "model/quantize.h"
+#include "model/shapes.h"
+
 namespace strata::test {
 
 nlohmann::json load_reference() {
@@ -27,6 +32,26 @@ std::string make_temp_dir(const std::string& tag) {
   char* p = mkdtemp(tmpl.data());
   EXPECT_NE(p, nullptr);
   return tmpl;
+}
+
+std::string make_quantized_tiny(const std::string& dir, const std::string& mix, uint64_t seed) {
+  auto shape = find_model_shape("tiny-256", 8);
+  EXPECT_TRUE(shape.is_ok()) << shape.status().message();
+  RandomModelOptions o;
+  o.dtype = DType::kF16;
+  o.seed = seed;
+  o.weight_std = 0.08f;
+  EXPECT_TRUE(write_random_gguf(shape->config, o, dir + "/f16.gguf").is_ok());
+  auto src = open_model(dir + "/f16.gguf");
+  EXPECT_TRUE(src.is_ok()) << src.status().message();
+  auto m = parse_quant_mix(mix);
+  EXPECT_TRUE(m.is_ok()) << m.status().message();
+  const std::string out = dir + "/" + mix + ".gguf";
+  if (src.is_ok() && m.is_ok()) {
+    Status st = quantize_model(*src, *m, out, {});
+    EXPECT_TRUE(st.is_ok()) << st.message();
+  }
+  return out;
 }
 
 std::string run_command(const std::string& cmd, int* exit_code) {

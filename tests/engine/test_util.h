@@ -17,6 +17,10 @@ inline const std::string kTok512 = kTestData + "/models/tok512.bin";
 nlohmann::json load_reference();                 // shared/reference/stories260K.json
 std::vector<float> load_reference_logits();      // [40 x 512]
 std::string make_temp_dir(const std::string& tag);
+// A random tiny-256 model (8 layers, F16 with weight std 0.08 and `seed`) quantized with
+// llama.cpp's `mix` ("Q8_0", "Q4_K_M", ...) as <dir>/<mix>.gguf; returns that path. The F16
+// source stays beside it as <dir>/f16.gguf.
+std::string make_quantized_tiny(const std::string& dir, const std::string& mix, uint64_t seed);
 // Runs a shell command, returns its stdout; *exit_code gets the exit status.
 std::string run_command(const std::string& cmd, int* exit_code);
 // Whole-file reads and writes (plain, non-atomic: tests build malformed files on purpose).
