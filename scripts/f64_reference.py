@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""A float64 reference forward pass for the accuracy tests of quantized types.
+"""A float64 reference forward pass for the accuracy tests of quantized types and experts.
 
-Reads a GGUF file (llama architecture: the models `strata make-model` writes), dequantizes every
+Reads a GGUF file (llama, with or without experts (Mixtral), and qwen3moe: the models
+`strata make-model` writes), dequantizes every
 tensor exactly from ggml's block layouts (written here from the format description, separately
 from strata's C++ codecs), runs the transformer in float64 with numpy and writes the logits of
 every position of a token sequence as little-endian float64.
@@ -217,6 +218,36 @@ def dequantize(t, raw, n):
 
 # ---- the forward pass ----
 
+def moe_ffn(meta, w, p, h):
+    """A mixture-of-experts FFN over h [T, n_embd], routed as the architecture defines it."""
+    a = meta["general.architecture"]
+    k = meta[f"{a}.expert_used_count"]
+    logits = h @ w[p + "ffn_gate_inp.weight"].T  # [T, n_expert]
+    gate_e, up_e, down_e = (w[p + f"ffn_{n}_exps.weight"] for n in ("gate", "up", "down"))
+    out = np.zeros_like(h)
+    for t in range(h.shape[0]):
+        lg = logits[t]
+        if a == "qwen3moe":
+            # Qwen3-MoE: softmax over every expert, the k most probable, renormalized when
+            # norm_topk_prob (llama.cpp always renormalizes for qwen3moe).
+            pr = np.exp(lg - lg.max())
+            pr /= pr.sum()
+            sel = np.argsort(-pr, kind="stable")[:k]  # ties: the lower index first
+            wt = pr[sel]
+            if meta.get(f"{a}.expert_weights_norm", True):
+                wt = wt / wt.sum()
+        else:
+            # Mixtral: the k largest logits, softmax over those k.
+            sel = np.argsort(-lg, kind="stable")[:k]
+            wt = np.exp(lg[sel] - lg[sel].max())
+            wt /= wt.sum()
+        for e, we in zip(sel, wt):
+            g = gate_e[e] @ h[t]
+            u = up_e[e] @ h[t]
+            out[t] += we * (down_e[e] @ (g / (1 + np.exp(-g)) * u))
+    return out
+
+
 def forward(meta, w, ids):
     a = meta["general.architecture"]
     n_layer = meta[f"{a}.block_count"]
@@ -224,20 +255,26 @@ def forward(meta, w, ids):
     eps = meta[f"{a}.attention.layer_norm_rms_epsilon"]
     theta = meta.get(f"{a}.rope.freq_base", 10000.0)
     emb = w["token_embd.weight"]
-    hd = emb.shape[1] // n_head
+    hd = meta.get(f"{a}.attention.key_length", emb.shape[1] // n_head)
     half = hd // 2
     inv = 1.0 / theta ** (np.arange(half) * 2.0 / hd)
     if "rope_freqs.weight" in w:
         inv = inv / w["rope_freqs.weight"]
+    neox = a in ("qwen2", "qwen3", "qwen3moe")  # rotate halves; GGUF llama: adjacent pairs
 
     def rms(x, g):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
 
-    def rope(x, pos):  # GGUF "llama": rotate interleaved pairs (2i, 2i + 1)
+    def rope(x, pos):
         ang = pos[:, None] * inv[None, :]
         c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
-        x0, x1 = x[..., 0::2], x[..., 1::2]
         out = np.empty_like(x)
+        if neox:
+            x0, x1 = x[..., :half], x[..., half:]
+            out[..., :half] = x0 * c - x1 * s
+            out[..., half:] = x0 * s + x1 * c
+            return out
+        x0, x1 = x[..., 0::2], x[..., 1::2]
         out[..., 0::2] = x0 * c - x1 * s
         out[..., 1::2] = x0 * s + x1 * c
         return out
@@ -252,6 +289,8 @@ def forward(meta, w, ids):
         q = (h @ w[p + "attn_q.weight"].T).reshape(T, n_head, hd)
         k = (h @ w[p + "attn_k.weight"].T).reshape(T, n_kv, hd)
         v = (h @ w[p + "attn_v.weight"].T).reshape(T, n_kv, hd)
+        if p + "attn_q_norm.weight" in w:  # Qwen3: RMSNorm of each head of q and k
+            q, k = rms(q, w[p + "attn_q_norm.weight"]), rms(k, w[p + "attn_k_norm.weight"])
         q, k = rope(q, pos), rope(k, pos)
         g = n_head // n_kv
         out = np.empty((T, n_head, hd))
@@ -262,6 +301,9 @@ def forward(meta, w, ids):
             out[:, hh] = s @ v[:, hh // g]
         x = x + out.reshape(T, -1) @ w[p + "attn_output.weight"].T
         h = rms(x, w[p + "ffn_norm.weight"])
+        if p + "ffn_gate_inp.weight" in w:
+            x = x + moe_ffn(meta, w, p, h)
+            continue
         gate = h @ w[p + "ffn_gate.weight"].T
         up = h @ w[p + "ffn_up.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "ffn_down.weight"].T
@@ -277,7 +319,7 @@ def main():
     ap.add_argument("--out", required=True, help="logits, [len(ids), n_vocab] float64")
     args = ap.parse_args()
     meta, w = read_gguf(args.model)
-    assert meta["general.architecture"] == "llama", "llama architecture only"
+    assert meta["general.architecture"] in ("llama", "qwen3", "qwen3moe"), "llama, qwen3, qwen3moe only"
     ids = [int(v) for v in args.ids.split(",")]
     forward(meta, w, ids).astype("<f8").tofile(args.out)
     return 0

@@ -74,7 +74,14 @@ int inspect_main(const InspectArgs& a) {
         {"n_ctx_train", c.n_ctx_train}, {"rope_theta", c.rope_theta}, {"rms_eps", c.rms_eps},
         {"rope_style", c.rope_style == RopeStyle::kNeox ? "neox" : "interleaved"},
         {"tied_embeddings", c.tied_embeddings}, {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
-        {"sliding_window", c.sliding_window}, {"llama3_rope_scaling", c.llama3_rope_scaling}};
+        {"sliding_window", c.sliding_window}, {"llama3_rope_scaling", c.llama3_rope_scaling},
+        {"n_expert", c.n_expert}, {"n_expert_used", c.n_expert_used}, {"n_ff_exp", c.n_ff_exp}};
+    if (c.is_moe()) {
+      j["hyperparameters"]["moe_routing"] =
+          c.moe_routing == MoeRouting::kTopkSoftmax ? "topk_softmax" : "softmax_topk";
+      j["hyperparameters"]["moe_norm_topk"] = c.moe_norm_topk;
+      j["hyperparameters"]["experts_split"] = c.experts_split;
+    }
     j["tokenizer"] = {{"kind", tok_kind}, {"n_vocab", tok_vocab}};
     j["cpu_kernels"] = cpu_description();
     if (!tok_error.empty()) j["tokenizer"]["error"] = tok_error;
@@ -101,6 +108,16 @@ int inspect_main(const InspectArgs& a) {
   std::printf("  architecture  %s\n", c.arch_name.c_str());
   std::printf("  layers        %ld\n", static_cast<long>(c.n_layer));
   std::printf("  hidden        %ld   ffn %ld\n", static_cast<long>(c.n_embd), static_cast<long>(c.n_ff));
+  if (c.is_moe()) {
+    // Mixtral: top-k logits then softmax; Qwen3-MoE: softmax, top-k, renormalized or not.
+    const char* routing = c.moe_routing == MoeRouting::kTopkSoftmax ? "softmax of the top-k logits"
+                          : c.moe_norm_topk ? "softmax, top-k, renormalized"
+                                            : "softmax, top-k";
+    std::printf("  experts       %ld per layer, %ld per token, ffn %ld each (%s; %s)\n",
+                static_cast<long>(c.n_expert), static_cast<long>(c.n_expert_used),
+                static_cast<long>(c.n_ff_exp), routing,
+                c.experts_split ? "one tensor per expert" : "stacked tensors");
+  }
   std::printf("  heads         %ld (kv %ld, head dim %ld)\n", static_cast<long>(c.n_head),
               static_cast<long>(c.n_head_kv), static_cast<long>(c.head_dim));
   std::printf("  vocab         %ld\n", static_cast<long>(c.n_vocab));

@@ -70,14 +70,17 @@ Status copy_file_atomic(const std::string& from, const std::string& to) {
 
 int make_model_main(const MakeModelArgs& a) {
   if (a.list) {
-    std::printf("%-14s %-32s %6s %6s %6s %5s %5s %5s %7s  tokenizer\n", "shape", "model", "hidden",
-                "ffn", "layers", "heads", "kv", "hdim", "vocab");
+    std::printf("%-14s %-32s %6s %6s %6s %5s %5s %5s %7s %8s  tokenizer\n", "shape", "model",
+                "hidden", "ffn", "layers", "heads", "kv", "hdim", "vocab", "experts");
     for (const ModelShape& s : model_shapes()) {
       const ModelConfig& c = s.config;
-      std::printf("%-14s %-32s %6ld %6ld %6ld %5ld %5ld %5ld %7ld  %s\n", s.name.c_str(),
-                  s.display_name.c_str(), long(c.n_embd), long(c.n_ff), long(c.n_layer),
-                  long(c.n_head), long(c.n_head_kv), long(c.head_dim), long(c.n_vocab),
-                  s.vocab_file.c_str());
+      // Mixtures of experts: "used/total", and ffn is each expert's width.
+      const std::string experts =
+          c.is_moe() ? fmt::format("{}/{}", c.n_expert_used, c.n_expert) : "-";
+      std::printf("%-14s %-32s %6ld %6ld %6ld %5ld %5ld %5ld %7ld %8s  %s\n", s.name.c_str(),
+                  s.display_name.c_str(), long(c.n_embd), long(c.is_moe() ? c.n_ff_exp : c.n_ff),
+                  long(c.n_layer), long(c.n_head), long(c.n_head_kv), long(c.head_dim),
+                  long(c.n_vocab), experts.c_str(), s.vocab_file.c_str());
     }
     return 0;
   }
@@ -106,8 +109,12 @@ int make_model_main(const MakeModelArgs& a) {
   STRATA_LOG_INFO(
       "make-model: {} ({}): {} layers, hidden {}, ffn {}, heads {}/{} kv, vocab {}, "
       "{} {}, seed {}: {} of weights",
-      shape->name, shape->display_name, c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv,
-      c.n_vocab, a.format, dtype_name(*dtype), a.seed, format_bytes(model_weight_bytes(c, *dtype)));
+      shape->name, shape->display_name, c.n_layer, c.n_embd,
+      c.is_moe() ? fmt::format("{} experts of {}, {} per token", c.n_expert, c.n_ff_exp,
+                               c.n_expert_used)
+                 : std::to_string(c.n_ff),
+      c.n_head, c.n_head_kv, c.n_vocab, a.format, dtype_name(*dtype), a.seed,
+      format_bytes(model_weight_bytes(c, *dtype)));
   Stopwatch sw;
   if (a.format == "gguf") {
     auto meta = shape->vocab == ShapeVocab::kTokenizerJson

@@ -10,6 +10,8 @@ const char* arch_display_name(Arch a) {
     case Arch::kMistral: return "mistral";
     case Arch::kQwen2: return "qwen2";
     case Arch::kQwen3: return "qwen3";
+    case Arch::kMixtral: return "mixtral";
+    case Arch::kQwen3Moe: return "qwen3moe";
   }
   return "?";
 }
@@ -38,6 +40,66 @@ std::vector<float> ModelConfig::llama3_rope_divisors() const {
   return div;
 }
 
+Status check_moe_config(const ModelConfig& c, const std::string& source) {
+  if (c.n_expert == 0) return Status::ok();
+  if (c.n_expert < 0 || c.n_expert > kMaxExperts) {
+    return Status::errorf("{}: {} experts per layer is out of range (1..{})", source, c.n_expert,
+                          kMaxExperts);
+  }
+  if (c.n_expert_used < 1 || c.n_expert_used > c.n_expert) {
+    return Status::errorf("{}: {} experts used per token, with {} experts (need 1..{})", source,
+                          c.n_expert_used, c.n_expert, c.n_expert);
+  }
+  if (c.n_ff_exp < 1 || c.n_ff_exp > (1 << 20)) {
+    return Status::errorf("{}: expert feed-forward length {} is out of range", source, c.n_ff_exp);
+  }
+  return Status::ok();
+}
+
+namespace {
+
+// {arch}.expert_count and friends. llama (Mixtral) experts are feed_forward_length wide;
+// qwen3moe's say expert_feed_forward_length (llama.cpp falls back to feed_forward_length /
+// expert_used_count without it, and so do we).
+Status moe_from_gguf_metadata(const Metadata& meta, const std::string& p, const std::string& source,
+                              ModelConfig* c) {
+  const auto count = meta_int(meta, p + "expert_count");
+  if (!count || *count == 0) {
+    if (c->arch == Arch::kQwen3Moe) {
+      return Status::errorf("{}: qwen3moe without '{}expert_count'", source, p);
+    }
+    return Status::ok();
+  }
+  if (c->arch != Arch::kLlama && c->arch != Arch::kQwen3Moe) {
+    return Status::errorf("{}: '{}expert_count' = {}, but strata runs experts only for llama "
+                          "(Mixtral) and qwen3moe", source, p, *count);
+  }
+  c->n_expert = *count;
+  const auto used = meta_int(meta, p + "expert_used_count");
+  if (!used) return Status::errorf("{}: missing metadata key '{}expert_used_count'", source, p);
+  c->n_expert_used = *used;
+  if (c->arch == Arch::kQwen3Moe) {
+    c->moe_routing = MoeRouting::kSoftmaxTopk;
+    // Qwen3-MoE checkpoints say norm_topk_prob: true and llama.cpp always renormalizes for
+    // qwen3moe (its converter writes no key); a file that says otherwise is honoured.
+    c->moe_norm_topk = true;
+    if (const MetaValue* v = meta_find(meta, p + "expert_weights_norm")) {
+      if (v->type != MetaType::kBool) {
+        return Status::errorf("{}: '{}expert_weights_norm' is not a boolean", source, p);
+      }
+      c->moe_norm_topk = v->u != 0;
+    }
+    auto ff = meta_int(meta, p + "expert_feed_forward_length");
+    c->n_ff_exp = ff ? *ff : (c->n_expert_used > 0 ? c->n_ff / c->n_expert_used : 0);
+  } else {
+    c->moe_routing = MoeRouting::kTopkSoftmax;
+    c->n_ff_exp = c->n_ff;
+  }
+  return check_moe_config(*c, source);
+}
+
+}  // namespace
+
 Result<ModelConfig> config_from_gguf_metadata(const Metadata& meta, const std::string& source) {
   ModelConfig c;
   auto arch = meta_string(meta, "general.architecture");
@@ -57,9 +119,14 @@ Result<ModelConfig> config_from_gguf_metadata(const Metadata& meta, const std::s
     c.arch = Arch::kQwen3;
     c.rope_style = RopeStyle::kNeox;
     c.qk_norm = true;
+  } else if (*arch == "qwen3moe") {
+    c.arch = Arch::kQwen3Moe;
+    c.rope_style = RopeStyle::kNeox;
+    c.qk_norm = true;
   } else {
-    return Status::errorf("{}: unsupported architecture '{}' (strata runs llama, mistral, qwen2, qwen3)",
-                          source, *arch);
+    return Status::errorf(
+        "{}: unsupported architecture '{}' (strata runs llama, mistral, qwen2, qwen3, qwen3moe)",
+        source, *arch);
   }
   const std::string p = *arch + ".";
   auto need = [&](const std::string& key, int64_t* out, int64_t max_value) -> Status {
@@ -101,6 +168,7 @@ Result<ModelConfig> config_from_gguf_metadata(const Metadata& meta, const std::s
     return Status::errorf("{}: rope.freq_base and layer_norm_rms_epsilon must be positive", source);
   }
   c.sliding_window = meta_int(meta, p + "attention.sliding_window").value_or(0);
+  STRATA_TRY(moe_from_gguf_metadata(meta, p, source, &c));
   if (auto v = meta_int(meta, p + "vocab_size")) c.n_vocab = *v;
   if (c.n_vocab == 0) {
     if (const auto* toks = meta_array(meta, "tokenizer.ggml.tokens")) {

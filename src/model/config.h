@@ -10,7 +10,15 @@
 
 namespace strata {
 
-enum class Arch { kLlama, kMistral, kQwen2, kQwen3 };
+// kMixtral and kQwen3Moe are mixtures of experts. A GGUF Mixtral says "llama" (llama.cpp's
+// converter writes it so) and reads back as kLlama with n_expert > 0, as Mistral reads back.
+enum class Arch { kLlama, kMistral, kQwen2, kQwen3, kMixtral, kQwen3Moe };
+
+// How a mixture-of-experts layer turns router logits into expert weights.
+enum class MoeRouting {
+  kTopkSoftmax,  // Mixtral: the k largest logits, softmax over those k
+  kSoftmaxTopk,  // Qwen3-MoE: softmax over all experts, the k largest, renormalized if asked
+};
 
 // How RoPE pairs dimensions inside a head. llama.cpp's converter permutes Llama q/k weights
 // so GGUF "llama" files rotate adjacent pairs (2i, 2i+1); Hugging Face checkpoints (and GGUF
@@ -40,14 +48,30 @@ struct ModelConfig {
   bool llama3_rope_scaling = false;
   float rope_factor = 1.0f, rope_low_freq_factor = 1.0f, rope_high_freq_factor = 4.0f;
   int64_t rope_original_ctx = 8192;
+  // Mixture of experts: every layer's FFN is n_expert SwiGLU experts of width n_ff_exp, of
+  // which a router picks n_expert_used per token. n_expert == 0: a dense FFN of width n_ff.
+  int64_t n_expert = 0;
+  int64_t n_expert_used = 0;
+  int64_t n_ff_exp = 0;
+  MoeRouting moe_routing = MoeRouting::kTopkSoftmax;
+  bool moe_norm_topk = true;  // kSoftmaxTopk: divide the k weights by their sum
+  // Experts stored one tensor per expert ("blk.N.ffn_gate.E.weight": Hugging Face checkpoints,
+  // early Mixtral GGUFs) rather than stacked ("blk.N.ffn_gate_exps.weight" [E, n_ff_exp, n_embd]).
+  bool experts_split = false;
 
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
+  bool is_moe() const { return n_expert > 0; }
   // Per-pair frequency divisors computed from the llama3 scaling parameters.
   std::vector<float> llama3_rope_divisors() const;
 };
 
 const char* arch_display_name(Arch a);
+
+// Most experts a layer may have (llama.cpp allows 512; Qwen3-Next has 512).
+constexpr int64_t kMaxExperts = 1024;
+// Checks the expert counts against each other and the limits; `source` names the file.
+[[nodiscard]] Status check_moe_config(const ModelConfig& c, const std::string& source);
 
 // Reads hyper-parameters from GGUF-style metadata ("{arch}.block_count", ...). `source` names
 // the file in errors. Unknown architectures are rejected.

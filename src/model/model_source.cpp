@@ -37,8 +37,12 @@ Status finish_config(ModelSource* m) {
   if (m->config.n_vocab == 0) m->config.n_vocab = emb->shape[0];
   if (m->format != ModelFormat::kSafetensors) {
     m->config.tied_embeddings = m->index.find("output.weight") == nullptr;
+    // Early Mixtral GGUFs keep one tensor per expert, as Hugging Face checkpoints do.
+    m->config.experts_split = m->config.is_moe() && !m->index.find("blk.0.ffn_gate_exps.weight") &&
+                              m->index.find("blk.0.ffn_gate.0.weight");
   }
-  return validate_tensors(m->config, m->index, m->path);
+  return validate_tensors(m->config, m->index, m->path,
+                          m->format == ModelFormat::kSafetensors);
 }
 
 // GGUF and llama2.c both come as GGUF-style metadata plus a tensor index.

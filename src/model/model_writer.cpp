@@ -36,26 +36,52 @@ struct TensorPlan {
   std::vector<int64_t> shape;
   Fill fill;
   int64_t permute_heads = 0;  // > 0: GGUF rows permuted for interleaved RoPE with this many heads
+  // Stacked experts (GGUF): each expert's Hugging Face tensor, in order; their values end to
+  // end are this tensor's, so the GGUF and the checkpoint of one seed hold the same experts.
+  std::vector<std::string> hf_parts;
+  bool f32_in_gguf = false;  // 1-D tensors and routers: F32 in a GGUF, as llama.cpp converts
 };
 
-std::vector<TensorPlan> plan_tensors(const ModelConfig& c) {
+// The tensors of `c` in file order. `stacked`: experts as a GGUF stacks them, else one
+// tensor per expert as a Hugging Face checkpoint has them.
+std::vector<TensorPlan> plan_tensors(ModelConfig c, bool stacked) {
+  c.experts_split = !stacked;
   std::vector<TensorPlan> out;
   auto add = [&](const TensorSpec& s, int64_t permute_heads = 0) {
     if (s.name.empty() || !s.required) return;
     Fill fill = s.shape.size() == 1 && s.name.find(".bias") == std::string::npos ? Fill::kNorm
                                                                                    : Fill::kWeight;
-    out.push_back({s.name, hf_name_from_gguf(s.name), s.shape, fill, permute_heads});
+    TensorPlan t{s.name, hf_name_from_gguf(s.name, c.arch), s.shape, fill, permute_heads, {},
+                 s.shape.size() == 1};
+    if (s.name.find(".ffn_gate_inp.") != std::string::npos) t.f32_in_gguf = true;
+    out.push_back(std::move(t));
   };
   auto g = global_tensor_specs(c);
   add(g[static_cast<int>(GlobalTensor::kTokEmbd)]);
   const bool permute = c.rope_style == RopeStyle::kInterleaved;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     auto s = layer_tensor_specs(c, l);
-    for (int k = 0; k < kLayerTensorCount; ++k) {
+    for (int k = 0; k < static_cast<int>(s.size()); ++k) {
       int64_t heads = 0;
       if (permute && k == static_cast<int>(LayerTensor::kWq)) heads = c.n_head;
       if (permute && k == static_cast<int>(LayerTensor::kWk)) heads = c.n_head_kv;
       add(s[k], heads);
+      const ExpertProj proj = k == static_cast<int>(LayerTensor::kGateExps) ? ExpertProj::kGate
+                              : k == static_cast<int>(LayerTensor::kUpExps) ? ExpertProj::kUp
+                                                                            : ExpertProj::kDown;
+      if (s[k].name.empty() || (k != static_cast<int>(LayerTensor::kGateExps) &&
+                                k != static_cast<int>(LayerTensor::kUpExps) &&
+                                k != static_cast<int>(LayerTensor::kDownExps))) {
+        continue;
+      }
+      // The per-expert names this stacked tensor gathers.
+      ModelConfig split = c;
+      split.experts_split = true;
+      const auto per_expert = layer_tensor_specs(split, l);
+      for (int64_t e = 0; e < c.n_expert; ++e) {
+        out.back().hf_parts.push_back(
+            hf_name_from_gguf(per_expert[expert_spec_index(e, proj)].name, c.arch));
+      }
     }
   }
   add(g[static_cast<int>(GlobalTensor::kOutputNorm)]);
@@ -72,7 +98,14 @@ std::vector<float> tensor_values(const TensorPlan& t, const RandomModelOptions& 
     std::fill(v.begin(), v.end(), 1.0f);
     return v;
   }
-  random_normal(o.seed, t.hf_name, v.data(), n);
+  if (t.hf_parts.empty()) {
+    random_normal(o.seed, t.hf_name, v.data(), n);
+  } else {
+    const int64_t part = n / static_cast<int64_t>(t.hf_parts.size());
+    for (size_t e = 0; e < t.hf_parts.size(); ++e) {
+      random_normal(o.seed, t.hf_parts[e], v.data() + e * part, part);
+    }
+  }
   const float scale = t.fill == Fill::kNorm ? o.norm_jitter : o.weight_std;
   const float offset = t.fill == Fill::kNorm ? 1.0f : 0.0f;
   for (float& x : v) x = offset + scale * x;
@@ -154,10 +187,10 @@ uint32_t gguf_file_type(DType t) {
 
 uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32) {
   uint64_t total = 0;
-  for (const auto& t : plan_tensors(c)) {
+  for (const auto& t : plan_tensors(c, vectors_f32)) {
     uint64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    const DType stored = vectors_f32 && t.shape.size() == 1 ? DType::kF32 : dtype;
+    const DType stored = vectors_f32 && t.f32_in_gguf ? DType::kF32 : dtype;
     total += n / t.shape.back() * row_bytes(stored, t.shape.back());
   }
   return total;
@@ -188,6 +221,12 @@ std::vector<std::pair<std::string, MetaValue>> gguf_model_metadata(const ModelCo
   m.emplace_back(a + ".attention.layer_norm_rms_epsilon", MetaValue::of_f32(c.rms_eps));
   u32(a + ".vocab_size", c.n_vocab);
   if (c.sliding_window > 0) u32(a + ".attention.sliding_window", c.sliding_window);
+  if (c.is_moe()) {
+    u32(a + ".expert_count", c.n_expert);
+    u32(a + ".expert_used_count", c.n_expert_used);
+    // llama (Mixtral) experts are feed_forward_length wide; qwen3moe says so separately.
+    if (c.arch == Arch::kQwen3Moe) u32(a + ".expert_feed_forward_length", c.n_ff_exp);
+  }
   return m;
 }
 
@@ -207,11 +246,12 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, cons
     // llama.cpp stores the llama3 scaling as per-pair divisors, always F32.
     w.add_tensor_f32("rope_freqs.weight", DType::kF32, {c.head_dim / 2}, c.llama3_rope_divisors());
   }
-  for (const TensorPlan& t : plan_tensors(c)) {
+  for (const TensorPlan& t : plan_tensors(c, /*stacked=*/true)) {
     TensorPlan plan = t;
-    // As llama.cpp's converter: 1-D tensors (norms, biases) are F32 whatever the matrices
-    // are, holding the values the Hugging Face checkpoint of the same seed holds in `dtype`.
-    const bool vector = t.shape.size() == 1;
+    // As llama.cpp's converter: 1-D tensors (norms, biases) and routers are F32 whatever the
+    // matrices are, holding the values the Hugging Face checkpoint of the same seed holds in
+    // `dtype`.
+    const bool vector = t.f32_in_gguf;
     const DType stored = vector ? DType::kF32 : o.dtype;
     w.add_tensor(t.gguf_name, stored, t.shape,
                  [plan, &o, written, total, vector, stored](AtomicFileWriter& fw) {
@@ -231,11 +271,8 @@ Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const 
                        uint64_t max_shard_bytes) {
   ::mkdir(dir.c_str(), 0755);
   nlohmann::json j;
-  j["model_type"] = arch_display_name(c.arch);  // "mistral" even where its GGUF says "llama"
-  const char* cls = c.arch == Arch::kQwen2 ? "Qwen2ForCausalLM"
-                    : c.arch == Arch::kQwen3 ? "Qwen3ForCausalLM"
-                    : c.arch == Arch::kMistral ? "MistralForCausalLM" : "LlamaForCausalLM";
-  j["architectures"] = {cls};
+  j["model_type"] = hf_model_type(c.arch);  // "mistral" even where its GGUF says "llama"
+  j["architectures"] = {hf_architecture(c.arch)};
   j["hidden_size"] = c.n_embd;
   j["intermediate_size"] = c.n_ff;
   j["num_hidden_layers"] = c.n_layer;
@@ -250,6 +287,17 @@ Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const 
   j["hidden_act"] = "silu";
   j["torch_dtype"] = o.dtype == DType::kF32 ? "float32" : o.dtype == DType::kF16 ? "float16" : "bfloat16";
   if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
+  if (c.arch == Arch::kMixtral) {
+    j["num_local_experts"] = c.n_expert;
+    j["num_experts_per_tok"] = c.n_expert_used;
+  } else if (c.arch == Arch::kQwen3Moe) {
+    j["num_experts"] = c.n_expert;
+    j["num_experts_per_tok"] = c.n_expert_used;
+    j["moe_intermediate_size"] = c.n_ff_exp;
+    j["norm_topk_prob"] = c.moe_norm_topk;
+    j["decoder_sparse_step"] = 1;
+    j["mlp_only_layers"] = nlohmann::json::array();
+  }
   if (c.llama3_rope_scaling) {
     j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", c.rope_factor},
                          {"low_freq_factor", c.rope_low_freq_factor},
@@ -261,7 +309,7 @@ Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const 
   w.set_metadata("format", "pt");
   const uint64_t total = model_weight_bytes(c, o.dtype);
   auto written = std::make_shared<uint64_t>(0);
-  for (const TensorPlan& t : plan_tensors(c)) {
+  for (const TensorPlan& t : plan_tensors(c, /*stacked=*/false)) {
     TensorPlan plan = t;
     w.add_tensor(t.hf_name, o.dtype, t.shape, [plan, &o, written, total](AtomicFileWriter& fw) {
       std::vector<float> v = tensor_values(plan, o);

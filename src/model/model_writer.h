@@ -1,7 +1,8 @@
 #pragma once
 // Writes random-weight models of a given shape, as GGUF (llama.cpp's layout: Llama q/k rows
-// permuted for interleaved RoPE) or as a Hugging Face directory (rotate-half layout). Both
-// carry the same model: a tensor's values depend only on (seed, Hugging Face tensor name).
+// permuted for interleaved RoPE, experts stacked) or as a Hugging Face directory (rotate-half
+// layout, one tensor per expert). Both carry the same model: a tensor's values depend only on
+// (seed, Hugging Face tensor name), a stacked GGUF tensor's on its experts' names.
 
 #include <cstdint>
 #include <functional>
@@ -33,8 +34,8 @@ struct RandomModelOptions {
 // llama.cpp's general.file_type value for a file whose matrices are mostly `t`.
 uint32_t gguf_file_type(DType t);
 
-// Total tensor bytes of the model `c` in `dtype` (1-D tensors in F32 when `vectors_f32`, as
-// a GGUF stores them).
+// Total tensor bytes of the model `c` in `dtype` (1-D tensors and expert routers in F32 when
+// `vectors_f32`, as a GGUF stores them).
 uint64_t model_weight_bytes(const ModelConfig& c, DType dtype, bool vectors_f32 = false);
 
 // The GGUF metadata of a model of config `c` as llama.cpp's converter writes it (architecture,

@@ -30,7 +30,25 @@ ModelConfig make_config(Arch arch, const Dims& d) {
   c.rope_style =
       arch == Arch::kQwen2 || arch == Arch::kQwen3 ? RopeStyle::kNeox : RopeStyle::kInterleaved;
   c.qkv_bias = arch == Arch::kQwen2;
-  c.qk_norm = arch == Arch::kQwen3;
+  c.qk_norm = arch == Arch::kQwen3 || arch == Arch::kQwen3Moe;
+  if (arch == Arch::kQwen3Moe) c.rope_style = RopeStyle::kNeox;
+  return c;
+}
+
+// Every layer's FFN becomes `n_expert` experts of width `n_ff_exp`, `n_used` per token.
+// Mixtral: top-k logits then softmax, its GGUF says "llama" (as llama.cpp converts it).
+// Qwen3-MoE: softmax then top-k, renormalized (norm_topk_prob: true in every checkpoint).
+ModelConfig with_experts(ModelConfig c, int64_t n_expert, int64_t n_used, int64_t n_ff_exp) {
+  c.n_expert = n_expert;
+  c.n_expert_used = n_used;
+  c.n_ff_exp = n_ff_exp;
+  if (c.arch == Arch::kMixtral) {
+    c.arch_name = "llama";
+    c.moe_routing = MoeRouting::kTopkSoftmax;
+  } else {
+    c.moe_routing = MoeRouting::kSoftmaxTopk;
+    c.moe_norm_topk = true;
+  }
   return c;
 }
 
@@ -62,6 +80,19 @@ std::vector<ModelShape> build_shapes() {
   // K quants need rows that are multiples of 256) fits a model small enough for tests.
   s.push_back({"tiny-256", "256-wide test model (stories260K vocabulary)",
                make_config(Arch::kLlama, {256, 512, 2, 8, 4, 32, 512, 512, 10000.0f, 1e-5f, true}),
+               ShapeVocab::kGgufVocab, kStoriesGguf, ""});
+  // Not published models: mixtures of experts small enough for tests, rows of 256 so every
+  // block type fits. Eight experts as Mixtral has (llama-quantize's mixes treat 8-expert
+  // models specially); sixteen as a Qwen3-MoE with a head_dim above hidden / heads.
+  s.push_back({"tiny-mixtral", "test Mixtral (8 experts, top-2)",
+               with_experts(make_config(Arch::kMixtral, {256, 256, 2, 8, 4, 32, 512, 512,
+                                                         1000000.0f, 1e-5f, false}),
+                            8, 2, 256),
+               ShapeVocab::kGgufVocab, kStoriesGguf, ""});
+  s.push_back({"tiny-qwen3moe", "test Qwen3-MoE (16 experts, top-4)",
+               with_experts(make_config(Arch::kQwen3Moe, {256, 512, 2, 4, 2, 64, 512, 512,
+                                                          1000000.0f, 1e-6f, false}),
+                            16, 4, 256),
                ShapeVocab::kGgufVocab, kStoriesGguf, ""});
   // Qwen2.5-0.5B: q/k/v biases; sliding_window is in config.json but use_sliding_window is
   // false. 151,936 embedding rows (the tokenizer has 151,665 tokens).
@@ -100,6 +131,20 @@ std::vector<ModelShape> build_shapes() {
                                                               131072, 500000.0f, 1e-5f, false}),
                                    8.0f),
                ShapeVocab::kTokenizerJson, kLlama3Json, "llama-bpe"});
+  // Qwen3-30B-A3B: 48 layers of 128 experts (768 wide), 8 per token, renormalized;
+  // intermediate_size 6144 is in config.json but no layer is dense.
+  s.push_back({"qwen3-30b-a3b", "Qwen3 30B-A3B",
+               with_experts(make_config(Arch::kQwen3Moe, {2048, 6144, 48, 32, 4, 128, 151936, 40960,
+                                                          1000000.0f, 1e-6f, false}),
+                            128, 8, 768),
+               ShapeVocab::kTokenizerJson, kQwenJson, "qwen2"});
+  // Mixtral-8x7B-v0.1: Mistral 7B's attention (without its sliding window) and 8 experts of
+  // 14,336, two per token; the 32,000-token SentencePiece vocabulary.
+  s.push_back({"mixtral-8x7b", "Mixtral 8x7B v0.1",
+               with_experts(make_config(Arch::kMixtral, {4096, 14336, 32, 32, 8, 128, 32000, 32768,
+                                                         1000000.0f, 1e-5f, false}),
+                            8, 2, 14336),
+               ShapeVocab::kTokenizerJson, kMistralJson, ""});
   return s;
 }
 

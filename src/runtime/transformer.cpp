@@ -32,6 +32,7 @@ Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPo
   att_out_.resize(b * c_.q_dim());
   hb_.resize(b * c_.n_ff);
   hb2_.resize(b * c_.n_ff);
+  if (c_.is_moe()) moe_ = std::make_unique<MoeFfn>(c_, max_batch_);
   att_scores_.resize(static_cast<size_t>(pool_.n_threads()) * n_ctx_);
 }
 
@@ -187,18 +188,22 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     // Feed-forward block (SwiGLU).
     const float* ffn_norm = static_cast<const float*>(L[LayerTensor::kFfnNorm].data);
     for (int64_t t = 0; t < n; ++t) rmsnorm(xb_.data() + t * d, x_.data() + t * d, ffn_norm, d, c_.rms_eps);
-    {
-      MatmulInput normed(xb_.data(), n, d);  // quantized once for gate and up
-      matmul(pool_, L[LayerTensor::kGate], normed, hb_.data());
-      matmul(pool_, L[LayerTensor::kUp], normed, hb2_.data());
+    if (moe_) {
+      moe_->forward(pool_, L, xb_.data(), n, xb_.data());
+    } else {
+      {
+        MatmulInput normed(xb_.data(), n, d);  // quantized once for gate and up
+        matmul(pool_, L[LayerTensor::kGate], normed, hb_.data());
+        matmul(pool_, L[LayerTensor::kUp], normed, hb2_.data());
+      }
+      const int64_t nf = n * c_.n_ff;
+      for (int64_t i = 0; i < nf; ++i) {
+        float v = hb_[i];
+        v *= 1.0f / (1.0f + expf(-v));
+        hb_[i] = v * hb2_[i];
+      }
+      matmul(pool_, L[LayerTensor::kDown], hb_.data(), n, xb_.data());
     }
-    const int64_t nf = n * c_.n_ff;
-    for (int64_t i = 0; i < nf; ++i) {
-      float v = hb_[i];
-      v *= 1.0f / (1.0f + expf(-v));
-      hb_[i] = v * hb2_[i];
-    }
-    matmul(pool_, L[LayerTensor::kDown], hb_.data(), n, xb_.data());
     for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
     store_.release(l);
     if (timings) {

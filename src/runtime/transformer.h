@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "model/config.h"
 #include "runtime/kv_cache.h"
+#include "runtime/moe.h"
 #include "store/weight_store.h"
 
 namespace strata {
@@ -65,6 +66,7 @@ class Transformer {
   int64_t n_ctx_, max_batch_;
   std::vector<float> rope_inv_freq_;  // [head_dim/2]
   std::unique_ptr<KvCache> own_kv_;  // for the single-sequence forward(), made on first use
+  std::unique_ptr<MoeFfn> moe_;      // mixture-of-experts layers' FFN and its scratch
   // Per batch token: its position and its sequence's cache.
   std::vector<int64_t> tok_pos_;
   std::vector<KvCache*> tok_kv_;

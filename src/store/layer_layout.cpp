@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/check.h"
 #include "core/units.h"
 
 namespace strata {
@@ -94,11 +95,19 @@ void layout_views(const LayerLayout& layout, const char* base, WeightView* views
     WeightView v;
     v.data = base + (p.widen || p.realign ? p.side_offset : p.slot_offset);
     v.dtype = p.widen ? DType::kF32 : *p.info->dtype;
-    v.rows = p.info->shape.size() == 2 ? p.info->shape[0] : 1;
     v.cols = p.info->shape.back();
+    v.rows = p.info->shape.size() >= 2 ? p.info->n_elements() / v.cols : 1;
     v.row_bytes = row_bytes(v.dtype, v.cols);
     views[i] = v;
   }
+}
+
+void layout_views(const LayerLayout& layout, const char* base, LayerWeights* views) {
+  std::vector<WeightView> all(layout.tensors.size());
+  layout_views(layout, base, all.data());
+  STRATA_CHECK(all.size() >= views->t.size(), "a layer layout of {} tensors", all.size());
+  std::copy(all.begin(), all.begin() + views->t.size(), views->t.begin());
+  views->split_experts.assign(all.begin() + views->t.size(), all.end());
 }
 
 }  // namespace strata

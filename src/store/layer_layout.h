@@ -53,6 +53,9 @@ std::vector<ReadRequest> layout_reads(const LayerLayout& layout, char* base);
 void finalize_layout(const LayerLayout& layout, char* base);
 
 // Views of the tensors of a buffer laid out as `layout` at `base` (host or device memory).
+// A tensor of more than two dimensions is a view of all its rows (stacked experts).
 void layout_views(const LayerLayout& layout, const char* base, WeightView* views);
+// The same into a layer's views: the fixed tensors, then any split experts' (tensor_spec.h).
+void layout_views(const LayerLayout& layout, const char* base, LayerWeights* views);
 
 }  // namespace strata

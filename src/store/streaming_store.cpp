@@ -66,7 +66,7 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
     layouts_.clear();
     for (int64_t l = 0; l < c.n_layer; ++l) {
       auto specs = layer_tensor_specs(c, l);
-      layouts_.push_back(make_layer_layout(*index_, specs.data(), kLayerTensorCount));
+      layouts_.push_back(make_layer_layout(*index_, specs.data(), static_cast<int>(specs.size())));
     }
     auto g = global_tensor_specs(c);
     globals_layout_ = make_layer_layout(*index_, g.data(), kGlobalTensorCount);
@@ -140,7 +140,7 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
     const Tier t = plan_.layer_tier[l];
     if (t == Tier::kDevice) {
       STRATA_ASSIGN_OR_RETURN(char* mem, load_resident(layouts_[l], l));
-      layout_views(layouts_[l], mem, resident_views_[l].t.data());
+      layout_views(layouts_[l], mem, &resident_views_[l]);
       continue;
     }
     stream_pos_[l] = static_cast<int64_t>(streamed_.size());
@@ -395,7 +395,7 @@ void StreamingStore::io_loop() {
       copy_queue_.push_back(slot);
       done_cv_.notify_one();
     } else {
-      layout_views(layout, s.device_mem, s.views.t.data());
+      layout_views(layout, s.device_mem, &s.views);
       s.load.ready_s = now_seconds();
       s.state = SlotState::kReady;
       cv_.notify_all();
@@ -419,7 +419,7 @@ void StreamingStore::completion_loop() {
       s.state = SlotState::kFailed;
       s.error = st;
     } else {
-      layout_views(layouts_[s.layer], s.device_mem, s.views.t.data());
+      layout_views(layouts_[s.layer], s.device_mem, &s.views);
       s.load.ready_s = now_seconds();
       s.state = SlotState::kReady;
     }

@@ -16,9 +16,11 @@
 namespace strata {
 
 // One layer's weights as views. 1-D tensors (norms, biases) are always F32, converted at
-// load; matrices keep their stored dtype. Missing optional tensors are empty views.
+// load; matrices keep their stored dtype. Missing optional tensors are empty views. Stacked
+// expert tensors are one view of E * rows rows.
 struct LayerWeights {
   std::array<WeightView, kLayerTensorCount> t;
+  std::vector<WeightView> split_experts;  // [3 * n_expert] when experts_split (tensor_spec.h)
   const WeightView& operator[](LayerTensor k) const { return t[static_cast<int>(k)]; }
 };
 struct GlobalWeights {
