@@ -17,16 +17,20 @@ head_dim 64) at the recorded seed and standard deviation:
     can land far from float64 by luck (tests/engine/moe_test.cpp checks quantized experts on
     routes with wide margins instead).
 
+And llama_quantize.json: llama-quantize's tensor types (per tensor, one per layer) and file
+size for every mix of 8-layer F16 models of both shapes, for `strata quantize` to match.
+
 Needs strata built, llama.cpp built from source outside the repository, and
 scripts/llama_logits.cpp built against it (its header says how):
 
   scripts/make_moe_reference.py --strata build/moe/strata --llama-logits /tmp/llama_logits \\
-      --out tests/data/moe_reference
+      --llama-quantize $LLAMA/build/bin/llama-quantize --out tests/data/moe_reference
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,15 +58,56 @@ def rel_rmse(x, ref):
     return float(np.sqrt(np.mean((x - ref) ** 2)) / np.sqrt(np.mean(ref ** 2)))
 
 
+MIXES = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1", "Q4_0",
+         "IQ4_XS", "IQ4_NL", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K"]
+
+
+def llama_quantize_mixes(strata, llama_quantize, tmp):
+    """{shape: {make_model, types: {mix: {file_bytes, tensor_types}}}}; a layer tensor's types
+    are one string, layer by layer."""
+    res = {}
+    for shape in SHAPES:
+        args = ["--shape", shape, "--layers", "8", "--seed", "1", "--dtype", "f16"]
+        src = os.path.join(tmp, f"{shape}-16.gguf")
+        subprocess.run([strata, "make-model", *args, "-o", src], check=True, capture_output=True)
+        rec = {"make_model": args, "types": {}}
+        for mix in MIXES:
+            out = os.path.join(tmp, f"{shape}-{mix}.gguf")
+            subprocess.run([llama_quantize, src, out, mix], check=True, capture_output=True,
+                           env={"LD_LIBRARY_PATH": os.path.dirname(llama_quantize)})
+            j = json.loads(subprocess.run([strata, "inspect", "--json", "--all", out], check=True,
+                                          capture_output=True, text=True).stdout)
+            per = {}
+            for t in j["tensors"]:
+                m = re.match(r"blk\.(\d+)\.(.+)", t["name"])
+                if m:
+                    per.setdefault(m.group(2), [None] * 8)[int(m.group(1))] = t["dtype"]
+                else:
+                    per[t["name"]] = t["dtype"]
+            rec["types"][mix] = {"file_bytes": os.path.getsize(out),
+                                 "tensor_types": {k: v if isinstance(v, str) else " ".join(v)
+                                                  for k, v in per.items()}}
+        res[shape] = rec
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--strata", required=True)
     ap.add_argument("--llama-logits", required=True, help="scripts/llama_logits.cpp, built")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--llama-quantize", required=True, help="llama.cpp's llama-quantize")
     ap.add_argument("--llama-rev", default="unknown", help="llama.cpp's commit, recorded")
+    ap.add_argument("--only-mixes", action="store_true", help="write llama_quantize.json only")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="moe-ref-")
+    with open(os.path.join(a.out, "llama_quantize.json"), "w") as f:
+        json.dump(llama_quantize_mixes(a.strata, a.llama_quantize, tmp), f, indent=1,
+                  sort_keys=True)
+        f.write("\n")
+    if a.only_mixes:
+        return 0
     prompt = os.path.join(tmp, "prompt.txt")
     with open(prompt, "w") as f:
         f.write(PROMPT)

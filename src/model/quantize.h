@@ -35,11 +35,14 @@ struct QuantModelShape {
   int64_t n_layer = 0;
   int64_t n_gqa = 1;         // query heads per KV head
   bool tied_output = false;  // no output.weight: token_embd is the output head
+  int64_t n_expert = 0;      // experts per layer (0: dense)
 };
 
 // The type llama.cpp's mix gives tensor `name` (GGUF naming) with rows of row_elems: the
 // output head Q6_K (Q8_0 for Q8_0); attn_v, attn_output and ffn_down of some layers more bits
-// by the mix's rule; a type whose blocks do not divide the row falls back as llama.cpp's does
+// by the mix's rule (stacked experts' ffn_down_exps as ffn_down; an 8-expert model's attn_k
+// and attn_v Q8_0 and its attn_output Q5_K in the low-bit mixes, as llama.cpp has it for
+// Mixtral); expert routers (ffn_gate_inp) stay F32; a type whose blocks do not divide the row falls back as llama.cpp's does
 // (to Q4_0, IQ4_NL, Q5_0, Q5_1 or Q8_0, else F16; llama-quantize refuses such a row for the
 // 32-element types, strata writes it F16).
 DType quant_type_for(const QuantMix& mix, const std::string& name, const QuantModelShape& shape,
@@ -54,7 +57,8 @@ struct QuantizeOptions {
 // Writes `src` quantized to `mix` as a GGUF file at `out`. A GGUF source keeps its metadata
 // (tokenizer included) with general.file_type updated; a Hugging Face directory gets
 // llama.cpp's keys and its tokenizer.json translated (core/tokenizer/gguf_vocab_writer.h),
-// and its Llama q/k rows permuted for GGUF's interleaved RoPE.
+// its Llama/Mixtral q/k rows permuted for GGUF's interleaved RoPE, and its per-expert tensors
+// stacked into ffn_{gate,up,down}_exps as llama.cpp's converter writes them.
 [[nodiscard]] Status quantize_model(const ModelSource& src, const QuantMix& mix,
                                     const std::string& out, const QuantizeOptions& opts);
 
