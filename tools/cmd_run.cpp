@@ -67,9 +67,9 @@ int run_main(const RunArgs& a_in) {
   if (!engine) return fail(engine.status());
   Engine& e = **engine;
   const ModelConfig& c = e.model().config;
-  STRATA_LOG_INFO("model {} ({}, {} layers, {} dim, {} heads / {} kv, vocab {}), ctx {}",
+  STRATA_LOG_INFO("model {} ({}, {} layers, {} dim, {} heads / {} kv, vocab {}), ctx {}, KV {}",
                   e.model().name, c.arch_name, c.n_layer, c.n_embd, c.n_head, c.n_head_kv,
-                  c.n_vocab, e.n_ctx());
+                  c.n_vocab, e.n_ctx(), kv_type_name(e.shared_model().kv_type()));
   STRATA_LOG_INFO("cpu kernels: {}, {} threads", cpu_description(), e.n_threads());
   for (const std::string& l : split_lines(e.store().plan().describe())) STRATA_LOG_INFO("{}", l);
   if (e.store().plan().n_streamed() > 0) STRATA_LOG_INFO("streaming: {}", e.store().io_description());

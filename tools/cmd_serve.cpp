@@ -48,8 +48,9 @@ int serve_main(const ServeArgs& a_in) {
   if (!model) return fail(model.status());
   Model& m = **model;
   const ModelConfig& c = m.source().config;
-  STRATA_LOG_INFO("model {} ({}, {} layers, vocab {}), ctx {}, {} session(s)", m.source().name,
-                  c.arch_name, c.n_layer, c.n_vocab, m.n_ctx(), m.n_seq());
+  STRATA_LOG_INFO("model {} ({}, {} layers, vocab {}), ctx {}, KV {}, {} session(s)",
+                  m.source().name, c.arch_name, c.n_layer, c.n_vocab, m.n_ctx(),
+                  kv_type_name(m.kv_type()), m.n_seq());
   STRATA_LOG_INFO("cpu kernels: {}, {} threads", cpu_description(), m.n_threads());
   STRATA_LOG_INFO("{}", m.store().plan().describe());
   auto tmpl = model_chat_template(m.source(), m.tokenizer());

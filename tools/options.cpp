@@ -22,6 +22,12 @@ void add_engine_options(CLI::App& app, EngineOptions* o) {
                  "Context length in tokens (default: the model's training context, at most 4096)");
   app.add_option("-b,--batch-size", o->n_batch, "Most prompt tokens per forward pass")
       ->capture_default_str();
+  app.add_option("--kv-type", o->kv_type,
+                 "Attention cache type: f16 (default), f32, or q8_0 (head_dim a multiple of 32)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, KvType>{
+              {"f16", KvType::kF16}, {"f32", KvType::kF32}, {"q8_0", KvType::kQ8_0}},
+          CLI::ignore_case));
 }
 
 void add_generate_options(CLI::App& app, GenerateOptions* g, PromptOptions* p) {

@@ -40,6 +40,7 @@ struct ModelOptions {
   int64_t n_batch = 512;       // most prompt tokens per forward pass
   PlacementOptions placement;  // tiers, prefetch, budgets, device
   int n_seq = 1;               // sessions alive at once; --ram-budget counts a KV cache each
+  KvType kv_type = KvType::kF16;  // the attention cache's element type
 };
 using EngineOptions = ModelOptions;
 
@@ -124,6 +125,7 @@ class Model : public std::enable_shared_from_this<Model> {
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_batch() const { return n_batch_; }
   int n_seq() const { return n_seq_; }
+  KvType kv_type() const { return kv_type_; }
   double load_s() const { return load_s_; }
 
   // A new conversation with an empty KV cache. An error when n_seq sessions are alive.
@@ -147,6 +149,7 @@ class Model : public std::enable_shared_from_this<Model> {
   std::unique_ptr<Transformer> transformer_;
   int64_t n_ctx_ = 0, n_batch_ = 512;
   int n_seq_ = 1;
+  KvType kv_type_ = KvType::kF16;
   double load_s_ = 0;
   std::mutex mu_;        // forward passes, the store and the transformer
   std::mutex live_mu_;

@@ -17,6 +17,11 @@ struct SamplerOptions {
   uint64_t seed = 0;
 };
 
+// The attention cache's element type. F16 halves F32's memory at an error far below the
+// weights' (llama.cpp's default too); Q8_0 quarters it (needs head_dim a multiple of 32).
+enum class KvType { kF16, kF32, kQ8_0 };
+const char* kv_type_name(KvType t);  // "f16", "f32", "q8_0"
+
 struct SimDeviceOptions {
   uint64_t capacity_bytes = 0;   // 0 = unlimited
   double bandwidth_gbps = 0;     // host -> device copy limit in GB/s (1e9 bytes); 0 = unlimited

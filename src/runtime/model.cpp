@@ -22,8 +22,9 @@ int Model::n_threads() const { return pool_->n_threads(); }
 namespace {
 // KV caches (one per session) and the scratch the Transformer allocates, for
 // --ram-budget.
-uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch, int n_seq) {
-  const uint64_t kv = KvCache::max_bytes(c, n_ctx) * static_cast<uint64_t>(n_seq);
+uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch, int n_seq,
+                       KvType kv_type) {
+  const uint64_t kv = KvCache::max_bytes(c, n_ctx, kv_type) * static_cast<uint64_t>(n_seq);
   const uint64_t scratch = static_cast<uint64_t>(n_batch) *
                            (3 * c.n_embd + 3 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff) *
                            sizeof(float);
@@ -58,6 +59,8 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   if (e->n_ctx_ > (1 << 20)) return Status::errorf("context of {} is too large", e->n_ctx_);
   e->n_batch_ = std::clamp<int64_t>(opts.n_batch, 1, e->n_ctx_);
   e->n_seq_ = opts.n_seq;
+  STRATA_TRY(check_kv_type(c, opts.kv_type));
+  e->kv_type_ = opts.kv_type;
   int threads = opts.n_threads > 0
                     ? opts.n_threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -76,7 +79,7 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   STRATA_ASSIGN_OR_RETURN(
       e->store_,
       StreamingStore::create(*e->source_, po, *e->device_,
-                             base_bytes + runtime_bytes(c, e->n_ctx_, e->n_batch_, e->n_seq_)));
+                             base_bytes + runtime_bytes(c, e->n_ctx_, e->n_batch_, e->n_seq_, e->kv_type_)));
   e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_, e->n_ctx_, e->n_batch_);
   e->load_s_ = sw.elapsed_s();
   return e;

@@ -29,7 +29,7 @@ const char* finish_reason_name(FinishReason r) {
 }
 
 Session::State::State(const Model& m)
-    : kv(std::make_unique<KvCache>(m.source().config, m.n_ctx())) {}
+    : kv(std::make_unique<KvCache>(m.source().config, m.n_ctx(), m.kv_type())) {}
 
 Session::Session(std::shared_ptr<Model> model, std::unique_ptr<State> state)
     : model_(std::move(model)), st_(std::move(state)) {}

@@ -34,6 +34,7 @@ Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPo
   hb2_.resize(b * c_.n_ff);
   if (c_.is_moe()) moe_ = std::make_unique<MoeFfn>(c_, max_batch_);
   att_scores_.resize(static_cast<size_t>(pool_.n_threads()) * n_ctx_);
+  kv_slice_.resize(static_cast<size_t>(pool_.n_threads()) * c_.head_dim);
 }
 
 void Transformer::rope(float* vec, int64_t n_heads, int64_t position) const {
@@ -53,7 +54,7 @@ void Transformer::rope(float* vec, int64_t n_heads, int64_t position) const {
 }
 
 void Transformer::attention(int64_t n_tok, int64_t layer) {
-  const int64_t hd = c_.head_dim, kv_dim = c_.kv_dim(), q_dim = c_.q_dim();
+  const int64_t hd = c_.head_dim, q_dim = c_.q_dim();
   const int64_t group = c_.n_head / c_.n_head_kv;
   const float scale = 1.0f / sqrtf(static_cast<float>(hd));
   const int64_t n_items = n_tok * c_.n_head;
@@ -63,26 +64,49 @@ void Transformer::attention(int64_t n_tok, int64_t layer) {
   pool_.parallel_for(n_threads, [&](int64_t c0, int64_t c1) {
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       float* att = att_scores_.data() + chunk * n_ctx_;
+      float* slice = kv_slice_.data() + chunk * hd;  // a Q8_0 head slice, dequantized
       int64_t begin = n_items * chunk / n_threads, end = n_items * (chunk + 1) / n_threads;
       for (int64_t item = begin; item < end; ++item) {
         const int64_t t = item / c_.n_head, h = item % c_.n_head;
         const int64_t p = tok_pos_[t];  // this token's position
-        const float* kc = tok_kv_[t]->k(layer);
-        const float* vc = tok_kv_[t]->v(layer);
+        const KvCache& kv = *tok_kv_[t];
+        const DType type = kv.dtype();
         const int64_t first = c_.sliding_window > 0 && p >= c_.sliding_window
                                   ? p - c_.sliding_window + 1 : 0;
         const float* q = q_.data() + t * q_dim + h * hd;
-        const int64_t kvh = h / group;
+        // This head's slice of a cached row: whole elements (F32, F16) or whole blocks
+        // (Q8_0: check_kv_type asks head_dim % 32 == 0).
+        const int64_t head_off = row_bytes(type, (h / group) * hd);
+        const TypeTraits& tt = type_traits(type);
         for (int64_t s = first; s <= p; ++s) {
-          att[s - first] = dot_f32(q, kc + s * kv_dim + kvh * hd, hd) * scale;
+          const char* k = kv.k(layer, s) + head_off;
+          float d;
+          if (type == DType::kF32) {
+            d = dot_f32(q, reinterpret_cast<const float*>(k), hd);
+          } else if (type == DType::kF16) {
+            d = dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k), hd);
+          } else {
+            tt.to_float(k, slice, hd);
+            d = dot_f32(q, slice, hd);
+          }
+          att[s - first] = d * scale;
         }
         softmax(att, p - first + 1);
         float* out = att_out_.data() + t * q_dim + h * hd;
         std::memset(out, 0, hd * sizeof(float));
         for (int64_t s = first; s <= p; ++s) {
-          const float* v = vc + s * kv_dim + kvh * hd;
+          const char* v = kv.v(layer, s) + head_off;
           const float a = att[s - first];
-          for (int64_t d = 0; d < hd; ++d) out[d] += a * v[d];
+          if (type == DType::kF16) {
+            axpy_f16(a, reinterpret_cast<const uint16_t*>(v), out, hd);
+            continue;
+          }
+          const float* vf = reinterpret_cast<const float*>(v);
+          if (type != DType::kF32) {
+            tt.to_float(v, slice, hd);
+            vf = slice;
+          }
+          for (int64_t i = 0; i < hd; ++i) out[i] += a * vf[i];
         }
       }
     }
@@ -91,7 +115,9 @@ void Transformer::attention(int64_t n_tok, int64_t layer) {
 
 Status Transformer::forward(std::span<const int32_t> tokens, int64_t pos, float* logits,
                             bool all_logits, ForwardTimings* timings) {
-  if (!own_kv_) own_kv_ = std::make_unique<KvCache>(c_, n_ctx_);
+  // F32: the single-sequence API serves the reference tests, which compare against F32
+  // implementations (llama2.c's run.c) bit for bit.
+  if (!own_kv_) own_kv_ = std::make_unique<KvCache>(c_, n_ctx_, KvType::kF32);
   const SeqInput seq{own_kv_.get(), pos, tokens, logits, all_logits};
   return forward(std::span<const SeqInput>(&seq, 1), timings);
 }
@@ -179,8 +205,7 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
       const int64_t p = tok_pos_[t];
       rope(q_.data() + t * q_dim, c_.n_head, p);
       rope(k_.data() + t * kv_dim, c_.n_head_kv, p);
-      std::memcpy(tok_kv_[t]->k(l) + p * kv_dim, k_.data() + t * kv_dim, kv_dim * sizeof(float));
-      std::memcpy(tok_kv_[t]->v(l) + p * kv_dim, v_.data() + t * kv_dim, kv_dim * sizeof(float));
+      tok_kv_[t]->store(l, p, k_.data() + t * kv_dim, v_.data() + t * kv_dim);
     }
     attention(n, l);
     matmul(pool_, L[LayerTensor::kWo], att_out_.data(), n, xb_.data());

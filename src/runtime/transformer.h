@@ -74,6 +74,7 @@ class Transformer {
   // Scratch, sized for max_batch tokens.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, hb_, hb2_;
   std::vector<float> att_scores_;  // [n_threads][n_ctx]
+  std::vector<float> kv_slice_;    // [n_threads][head_dim]
 };
 
 }  // namespace strata

@@ -52,8 +52,11 @@ TEST_P(HfReference, LogitsMatchTransformers) {
   ASSERT_EQ(ids, fx["ids"].get<std::vector<int>>());
 
   test::write_all(dir + "/prompt.txt", prompt);
-  o = test::run_cli("run -m " + model + " -f " + dir + "/prompt.txt -n 1 --temp 0 -q --dump-logits " +
-                    dir + "/logits.f32");
+  // transformers computes attention from F32 keys and values: an F32 cache here too (the
+  // default F16 cache's own error is tests/engine's KvType).
+  o = test::run_cli("run -m " + model + " -f " + dir +
+                    "/prompt.txt -n 1 --temp 0 -q --kv-type f32 --dump-logits " + dir +
+                    "/logits.f32");
   ASSERT_EQ(o.code, 0) << o.err;
   const std::string bytes = test::read_all(dir + "/logits.f32");
   const auto& ref = fx["reference"];

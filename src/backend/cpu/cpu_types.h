@@ -81,6 +81,9 @@ struct TypeKernels {
 struct VecKernels {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
+  // The same with b / x as F16 (an F16 attention cache).
+  float (*dot_f32_f16)(const float* a, const uint16_t* b, int64_t n) = nullptr;
+  void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n) = nullptr;
 };
 
 // The kernel of type t on path p (every weight type has one on every path).

@@ -145,6 +145,10 @@ const cpu::VecKernels& vec() {
 float dot_f32(const float* a, const float* b, int64_t n) { return vec().dot_f32(a, b, n); }
 
 void axpy_f32(float a, const float* x, float* y, int64_t n) { vec().axpy_f32(a, x, y, n); }
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
+  return vec().dot_f32_f16(a, b, n);
+}
+void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) { vec().axpy_f16(a, x, y, n); }
 
 void row_to_f32(const WeightView& w, int64_t row, float* out) {
   type_traits(w.dtype).to_float(w.row(row), out, w.cols);

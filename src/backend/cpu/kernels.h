@@ -35,6 +35,9 @@ void row_to_f32(const WeightView& w, int64_t row, float* out);
 float dot_f32(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] for i < n.
 void axpy_f32(float a, const float* x, float* y, int64_t n);
+// The same with the second vector F16 (an F16 attention cache); F16C on x86.
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
+void axpy_f16(float a, const uint16_t* x, float* y, int64_t n);
 
 // The input of one or more matmuls: x [n_tok, cols] and, made on first use and kept, its
 // quantized forms (cpu_types.h), so q, k and v (or gate and up) quantize their shared input

@@ -298,6 +298,16 @@ void axpy_f32_scalar(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+float dot_f32_f16_scalar(const float* a, const uint16_t* b, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * f16_to_f32(b[i]);
+  return s;
+}
+
+void axpy_f16_scalar(float a, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
+}
+
 }  // namespace
 
 void register_scalar_kernels(TypeKernels* t, VecKernels* vec) {
@@ -319,6 +329,8 @@ void register_scalar_kernels(TypeKernels* t, VecKernels* vec) {
   set(DType::kIQ4_XS, ActFormat::kQ8x256, gemm_of<SuperDot<BlockIQ4_XS>>);
   vec->dot_f32 = dot_f32_scalar;
   vec->axpy_f32 = axpy_f32_scalar;
+  vec->dot_f32_f16 = dot_f32_f16_scalar;
+  vec->axpy_f16 = axpy_f16_scalar;
 }
 
 }  // namespace strata::cpu
