@@ -1,5 +1,6 @@
 #include "tools/options.h"
 
+#include <cstdlib>
 #include <random>
 
 #include "core/file.h"
@@ -19,9 +20,17 @@ void add_engine_options(CLI::App& app, EngineOptions* o) {
       ->check(non_empty_path());
   app.add_option("-t,--threads", o->n_threads, "Compute threads (default: all hardware threads)");
   app.add_option("-c,--ctx-size", o->n_ctx,
-                 "Context length in tokens (default: the model's training context, at most 4096)");
-  app.add_option("-b,--batch-size", o->n_batch, "Most prompt tokens per forward pass")
-      ->capture_default_str();
+                 "Context length in tokens (default: the model's training context, at most 4096; "
+                 "less when --ram-budget needs it)");
+  app.add_option("-b,--batch-size", o->n_batch,
+                 "Most prompt tokens per forward pass (default: 512, fewer when --ram-budget "
+                 "needs it)")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return std::strtoll(v.c_str(), nullptr, 10) >= 1 ? std::string()
+                                                             : "-b must be >= 1, got " + v;
+          },
+          "N"));
   app.add_option("--kv-type", o->kv_type,
                  "Attention cache type: f16 (default), f32, or q8_0 (head_dim a multiple of 32)")
       ->transform(CLI::CheckedTransformer(
@@ -74,7 +83,8 @@ void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t)
                  "device with its own memory")
       ->capture_default_str();
   app.add_option("--prefetch", t->prefetch,
-                 "Streamed layers loaded ahead: 0 = synchronous, 1 = double buffering, ...")
+                 "Streamed layers loaded ahead: 0 = synchronous, 1 = double buffering, ...; auto: "
+                 "1, or 0 when a second slot does not fit --ram-budget")
       ->capture_default_str();
   app.add_option("--ram-budget", t->ram_budget, "Most host RAM for weights, slots, KV cache (e.g. 2G)");
   app.add_option("--vram-budget", t->vram_budget, "Most device memory for weights and slots");
@@ -107,11 +117,13 @@ Status parse_placement(const PlacementText& t, PlacementOptions* o) {
     o->gpu_layers = v;
   }
   o->offload_to = t.offload_to;
-  {
+  if (t.prefetch == "auto") {
+    o->prefetch = -1;
+  } else {
     char* end = nullptr;
     long v = std::strtol(t.prefetch.c_str(), &end, 10);
     if (t.prefetch.empty() || *end || v < 0 || v > 16) {
-      return Status::errorf("--prefetch must be 0..16, got '{}'", t.prefetch);
+      return Status::errorf("--prefetch must be 0..16 or auto, got '{}'", t.prefetch);
     }
     o->prefetch = static_cast<int>(v);
   }

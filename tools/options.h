@@ -24,7 +24,7 @@ Status finish_generate_options(GenerateOptions* opts, const PromptOptions& promp
 struct PlacementText {
   std::string gpu_layers = "auto";
   std::string offload_to = "auto";
-  std::string prefetch = "1";
+  std::string prefetch = "auto";
   std::string ram_budget, vram_budget, sim_vram;
   std::string keep = "spread";
 };

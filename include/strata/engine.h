@@ -36,8 +36,10 @@ struct ModelOptions {
   std::string model_path;      // "" = the bundled stories260K (kBundledModel, in the data folder)
   std::string tokenizer_path;  // override; "" = the model's own
   int n_threads = 0;           // 0 = all hardware threads
-  int64_t n_ctx = 0;           // 0 = min(training context, 4096)
-  int64_t n_batch = 512;       // most prompt tokens per forward pass
+  int64_t n_ctx = 0;           // 0 = min(training context, 4096), or less when
+                               // --ram-budget needs it
+  int64_t n_batch = 0;         // most prompt tokens per forward pass; 0 = 512, or fewer
+                               // when --ram-budget needs it
   PlacementOptions placement;  // tiers, prefetch, budgets, device
   int n_seq = 1;               // sessions alive at once; --ram-budget counts a KV cache each
   KvType kv_type = KvType::kF16;  // the attention cache's element type

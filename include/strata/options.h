@@ -48,7 +48,8 @@ struct PlacementOptions {
   int64_t gpu_layers = -1;            // layers resident on the compute device; -1 = auto
   std::string offload_to = "auto";    // "ram", "disk", or "auto": disk on the CPU backend
                                       // (RAM is its device memory), ram on other devices
-  int prefetch = 1;                   // 0 = load synchronously before use, 1 = double buffering
+  int prefetch = -1;                  // 0 = load synchronously before use, 1 = double buffering,
+                                      // -1 = auto: 1 unless only 0 fits the budget
   uint64_t ram_budget_bytes = 0;      // 0 = no limit
   uint64_t vram_budget_bytes = 0;     // 0 = the device's capacity
   ResidentPolicy keep = ResidentPolicy::kSpread;

@@ -5,6 +5,7 @@
 #include "backend/cpu/thread_pool.h"
 #include "backend/device.h"
 #include "core/data_dir.h"
+#include "core/log.h"
 #include "model/model_source.h"
 #include "runtime/session_state.h"
 #include "runtime/transformer.h"
@@ -20,6 +21,10 @@ Model::~Model() {
 int Model::n_threads() const { return pool_->n_threads(); }
 
 namespace {
+constexpr int64_t kDefaultBatch = 512;  // prompt tokens per forward pass unless -b
+// The smallest context and batch an automatic fit tries before it gives up.
+constexpr int64_t kMinAutoCtx = 256, kMidAutoBatch = 128, kMinAutoBatch = 32;
+
 // KV caches (one per session) and the scratch the Transformer allocates, for
 // --ram-budget.
 uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch, int n_seq,
@@ -37,7 +42,7 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
     return Status::errorf("-t must be >= 0 (0 = all), got {}", opts.n_threads);
   if (opts.n_ctx < 0)
     return Status::errorf("-c must be >= 0 (0 = the model's), got {}", opts.n_ctx);
-  if (opts.n_batch < 1) return Status::errorf("-b must be >= 1, got {}", opts.n_batch);
+  if (opts.n_batch < 0) return Status::errorf("-b must be >= 1 (0 = auto), got {}", opts.n_batch);
   if (opts.n_seq < 1 || opts.n_seq > 256) {
     return Status::errorf("--parallel must be in [1, 256], got {}", opts.n_seq);
   }
@@ -57,7 +62,7 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   const ModelConfig& c = e->source_->config;
   e->n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
   if (e->n_ctx_ > (1 << 20)) return Status::errorf("context of {} is too large", e->n_ctx_);
-  e->n_batch_ = std::clamp<int64_t>(opts.n_batch, 1, e->n_ctx_);
+  e->n_batch_ = std::clamp<int64_t>(opts.n_batch > 0 ? opts.n_batch : kDefaultBatch, 1, e->n_ctx_);
   e->n_seq_ = opts.n_seq;
   STRATA_TRY(check_kv_type(c, opts.kv_type));
   e->kv_type_ = opts.kv_type;
@@ -73,13 +78,68 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   } else {
     return Status::errorf("--device must be cpu or sim, got '{}'", po.device);
   }
-  // The budget covers the whole process: what is resident already (code,
-  // tokenizer, metadata) plus the KV cache and scratch to come.
+  // The budget covers the whole process: what is resident already (code, tokenizer,
+  // metadata) plus the KV cache and scratch to come.
   const uint64_t base_bytes = current_rss_bytes();
-  STRATA_ASSIGN_OR_RETURN(
-      e->store_,
-      StreamingStore::create(*e->source_, po, *e->device_,
-                             base_bytes + runtime_bytes(c, e->n_ctx_, e->n_batch_, e->n_seq_, e->kv_type_)));
+  auto runtime = [&](int64_t n_ctx, int64_t n_batch) {
+    return base_bytes + runtime_bytes(c, n_ctx, n_batch, e->n_seq_, e->kv_type_);
+  };
+  // Under a RAM budget, a context and batch the user left to strata shrink until a plan fits
+  // (the placement itself already tries fewer resident layers, then prefetch 0).
+  if (po.ram_budget_bytes > 0 && (opts.n_ctx == 0 || opts.n_batch == 0)) {
+    std::vector<std::pair<int64_t, int64_t>> tries;  // (n_ctx, n_batch), preferred first
+    auto add = [&](int64_t ctx, int64_t b) {
+      if ((opts.n_ctx > 0 && ctx != e->n_ctx_) || (opts.n_batch > 0 && b != e->n_batch_)) return;
+      const std::pair<int64_t, int64_t> t{ctx, std::min(b, ctx)};
+      if (std::find(tries.begin(), tries.end(), t) == tries.end()) tries.push_back(t);
+    };
+    // The batch first (prefill speed), then the context, then the last of the batch.
+    const int64_t ctx0 = e->n_ctx_, b0 = e->n_batch_;
+    const int64_t min_ctx = std::min(ctx0, kMinAutoCtx);
+    add(ctx0, b0);
+    for (int64_t b = b0 / 2; b >= kMidAutoBatch; b /= 2) add(ctx0, b);
+    for (int64_t ctx = ctx0 / 2; ctx >= min_ctx; ctx /= 2) add(ctx, std::min(b0, kMidAutoBatch));
+    for (int64_t b = kMidAutoBatch / 2; b >= kMinAutoBatch; b /= 2) add(min_ctx, b);
+    Status last = Status::ok();
+    bool found = false;
+    for (const auto& [ctx, b] : tries) {
+      Result<PlacementPlan> plan =
+          StreamingStore::plan_only(*e->source_, po, *e->device_, runtime(ctx, b));
+      if (plan.is_ok()) {
+        if (ctx != e->n_ctx_ || b != e->n_batch_) {
+          STRATA_LOG_INFO("-c auto chose {} and -b {} to fit --ram-budget {}{}", ctx, b,
+                          format_bytes(po.ram_budget_bytes), opts.n_ctx > 0 ? " (-c given)" : "");
+        }
+        e->n_ctx_ = ctx;
+        e->n_batch_ = b;
+        found = true;
+        break;
+      }
+      last = plan.status();
+    }
+    if (!found && !tries.empty()) {
+      // Nothing fits: say what the smallest plan needs (every layer streamed, one slot, the
+      // smallest context and batch tried).
+      PlacementOptions least = po;
+      least.ram_budget_bytes = 0;
+      least.gpu_layers = 0;
+      least.prefetch = 0;
+      const auto [ctx, b] = tries.back();
+      Result<PlacementPlan> p =
+          StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b));
+      if (!p.is_ok()) return last;
+      const uint64_t need = runtime(ctx, b) + p->host_bytes +
+                            (e->device_->shares_host_memory() ? p->device_bytes : 0);
+      return Status::errorf(
+          "{}: --ram-budget {} is too small: the smallest plan (every layer streamed, prefetch 0, "
+          "-c {}, -b {}) needs {} of RAM, of which {} are the embedding, output head and norms "
+          "kept resident; use --ram-budget {} or more",
+          model_path, format_bytes(po.ram_budget_bytes), ctx, b, format_bytes(need),
+          format_bytes(p->device_bytes - p->slot_bytes * p->n_slots), format_bytes(need));
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(e->store_, StreamingStore::create(*e->source_, po, *e->device_,
+                                                            runtime(e->n_ctx_, e->n_batch_)));
   e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_, e->n_ctx_, e->n_batch_);
   e->load_s_ = sw.elapsed_s();
   return e;

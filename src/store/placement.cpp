@@ -111,11 +111,9 @@ Cost cost_of(const std::vector<Tier>& tiers, const PlanInputs& in, int n_slots) 
 
 }  // namespace
 
-Result<PlacementPlan> make_placement_plan(const PlacementOptions& o, const PlanInputs& in) {
+namespace {
+Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanInputs& in) {
   const int64_t n_layer = static_cast<int64_t>(in.layer_bytes.size());
-  if (o.prefetch < 0 || o.prefetch > 16) {
-    return Status::errorf("--prefetch must be between 0 and 16, got {}", o.prefetch);
-  }
   PlacementPlan p;
   p.prefetch = o.prefetch;
   if (o.offload_to == "ram") p.offload_tier = Tier::kHost;
@@ -166,6 +164,27 @@ Result<PlacementPlan> make_placement_plan(const PlacementOptions& o, const PlanI
                           n_res, format_bytes(c.device), format_bytes(vram_budget));
   }
   return p;
+}
+}  // namespace
+
+Result<PlacementPlan> make_placement_plan(const PlacementOptions& o, const PlanInputs& in) {
+  if (o.prefetch < -1 || o.prefetch > 16) {
+    return Status::errorf("--prefetch must be between 0 and 16 (or auto), got {}", o.prefetch);
+  }
+  if (o.prefetch >= 0) return plan_with_prefetch(o, in);
+  // auto: one layer loading ahead while one computes; only when that does not fit the
+  // budget even with every layer streamed, load each layer just before use (one slot).
+  PlacementOptions one = o;
+  one.prefetch = 1;
+  Result<PlacementPlan> r = plan_with_prefetch(one, in);
+  if (r.is_ok()) return r;
+  PlacementOptions none = o;
+  none.prefetch = 0;
+  Result<PlacementPlan> r0 = plan_with_prefetch(none, in);
+  if (!r0.is_ok()) return r0;
+  r0->auto_note += (r0->auto_note.empty() ? "" : "; ") +
+                   std::string("--prefetch auto chose 0 (a second slot does not fit the budget)");
+  return r0;
 }
 
 }  // namespace strata

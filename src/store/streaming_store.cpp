@@ -46,6 +46,26 @@ Result<std::unique_ptr<StreamingStore>> StreamingStore::create(
   return s;
 }
 
+Result<PlacementPlan> StreamingStore::plan_only(const ModelSource& model,
+                                                const PlacementOptions& opts, Device& device,
+                                                uint64_t runtime_bytes) {
+  std::unique_ptr<StreamingStore> s(new StreamingStore(model, device));
+  STRATA_TRY(s->choose_source(opts));
+  PlanInputs in;
+  for (int64_t l = 0; l < model.config.n_layer; ++l) {
+    auto specs = layer_tensor_specs(model.config, l);
+    const LayerLayout L = make_layer_layout(*s->index_, specs.data(), static_cast<int>(specs.size()));
+    in.layer_bytes.push_back(L.total_bytes);
+    in.slot_bytes = std::max(in.slot_bytes, L.total_bytes);
+  }
+  auto g = global_tensor_specs(model.config);
+  in.globals_bytes = make_layer_layout(*s->index_, g.data(), kGlobalTensorCount).total_bytes;
+  in.runtime_bytes = runtime_bytes;
+  in.device_shares_host = device.shares_host_memory();
+  in.device_capacity_bytes = device.stats().capacity_bytes;
+  return make_placement_plan(opts, in);
+}
+
 Status StreamingStore::choose_source(const PlacementOptions& opts) {
   index_ = &model_.index;
   if (!opts.pack_dir.empty()) {

@@ -37,6 +37,11 @@ class StreamingStore final : public WeightStore {
       const ModelSource& model, const PlacementOptions& opts, Device& device,
       uint64_t runtime_bytes, std::unique_ptr<FileReader> reader = nullptr);
   ~StreamingStore() override;
+  // The plan create() would make, without allocating or reading anything (the layer layouts
+  // of the model file or pack only), so a caller can try several settings against a budget.
+  [[nodiscard]] static Result<PlacementPlan> plan_only(const ModelSource& model,
+                                                       const PlacementOptions& opts,
+                                                       Device& device, uint64_t runtime_bytes);
 
   Result<const LayerWeights*> acquire(int64_t layer) override;
   void release(int64_t layer) override;

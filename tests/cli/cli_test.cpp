@@ -281,7 +281,7 @@ TEST_F(CliBadInput, ShardIndexOutsideTheDirectory) {
 
 TEST_F(CliBadInput, PlacementOptionsThatCannotWork) {
   const std::string m = "run -m " + kGguf + " -n 1 --temp 0 ";
-  expect_clean_error(run(m + "--ram-budget 1M"), "more than --ram-budget", "budget too small");
+  expect_clean_error(run(m + "--ram-budget 1M"), "or more", "budget too small");
   expect_clean_error(run(m + "--ram-budget 5Q"), "unknown size unit", "bad size unit");
   expect_clean_error(run(m + "--offload-to tape"), "--offload-to must be", "bad tier");
   expect_clean_error(run(m + "--prefetch 99"), "--prefetch must be", "prefetch range");

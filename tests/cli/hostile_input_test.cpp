@@ -158,3 +158,33 @@ TEST_F(HostileInput, EmptyPathsAreErrorsNotTheDefault) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata::test {
+namespace {
+// A RAM budget with default options: strata shrinks what it may (resident layers, prefetch,
+// context, batch) and names the budget that would fit when nothing does; that budget then
+// works and holds.
+TEST(RamBudget, DefaultOptionsFitOrNameTheBudgetThatWould) {
+  const std::string dir = make_temp_dir("ram-budget");
+  CliOutput o = run_cli("make-model --shape tiny-256 --layers 8 --dtype f16 -o " + dir + "/m.gguf");
+  ASSERT_EQ(o.code, 0) << o.err;
+  o = run_cli("run -m " + dir + "/m.gguf -p 'Once upon a time' -n 4 --ram-budget 1M");
+  expect_clean_error(o, "is too small", "a 1 MiB budget");
+  const std::string key = "use --ram-budget ";
+  const size_t at = o.err.find(key);
+  ASSERT_NE(at, std::string::npos) << o.err;
+  const double need_mib = std::stod(o.err.substr(at + key.size()));
+  EXPECT_NE(o.err.find(" MiB or more", at), std::string::npos) << o.err;
+  // The named budget plus a little for this process's own variation.
+  const double budget_mib = need_mib + 1.0;
+  o = run_cli("run -m " + dir + "/m.gguf -p 'Once upon a time' -n 4 --ram-budget " +
+              std::to_string(static_cast<int>(budget_mib * 1024)) + "K");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.err.find("--prefetch auto chose 0"), std::string::npos) << o.err;
+  const size_t rss = o.err.find("peak RSS ");
+  ASSERT_NE(rss, std::string::npos) << o.err;
+  const double rss_mib = std::stod(o.err.substr(rss + 9));
+  EXPECT_LT(rss_mib, budget_mib * 1.1) << o.err;
+}
+}  // namespace
+}  // namespace strata::test

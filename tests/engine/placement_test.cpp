@@ -124,6 +124,38 @@ TEST(Placement, ResidentPoliciesChooseTheLayers) {
   EXPECT_EQ(tiers(ResidentPolicy::kSpread, 16), "DDDDDDDDDDDDDDDD");
 }
 
+// --prefetch auto: two slots while they fit; one slot (load just before use) only when a
+// second does not fit even with every layer streamed; an error when even one does not.
+TEST(Placement, AutoPrefetchFallsBackToOneSlotUnderABudget) {
+  PlanInputs in;
+  in.layer_bytes.assign(8, 100);
+  in.slot_bytes = 100;
+  in.globals_bytes = 50;
+  in.runtime_bytes = 30;
+  auto plan = [&](uint64_t budget) {
+    PlacementOptions o;  // gpu_layers and prefetch auto
+    o.offload_to = "disk";
+    o.ram_budget_bytes = budget;
+    return make_placement_plan(o, in);
+  };
+  auto roomy = plan(50 + 30 + 3 * 100 + 2 * 100);  // 3 resident + 2 slots
+  ASSERT_TRUE(roomy.is_ok()) << roomy.status().message();
+  EXPECT_EQ(roomy->prefetch, 1);
+  EXPECT_EQ(roomy->n_resident(), 3);
+  auto tight = plan(50 + 30 + 150);  // 1 slot fits, 2 do not
+  ASSERT_TRUE(tight.is_ok()) << tight.status().message();
+  EXPECT_EQ(tight->prefetch, 0);
+  EXPECT_EQ(tight->n_slots, 1);
+  EXPECT_EQ(tight->n_resident(), 0);
+  EXPECT_NE(tight->auto_note.find("--prefetch auto chose 0"), std::string::npos);
+  EXPECT_FALSE(plan(50 + 30 + 99).is_ok());
+  PlacementOptions fixed;
+  fixed.offload_to = "disk";
+  fixed.prefetch = 1;
+  fixed.ram_budget_bytes = 50 + 30 + 150;
+  EXPECT_FALSE(make_placement_plan(fixed, in).is_ok());  // an explicit prefetch is kept
+}
+
 TEST(Placement, StreamedBytesAreTheStreamedLayersSizes) {
   std::string text;
   int64_t per_token = 0;
