@@ -33,7 +33,15 @@ uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch, int
   const uint64_t scratch = static_cast<uint64_t>(n_batch) *
                            (3 * c.n_embd + 3 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff) *
                            sizeof(float);
-  return kv + scratch + static_cast<uint64_t>(c.n_vocab) * sizeof(float) * (1 + n_seq);
+  // MoE FFN scratch (runtime/moe.h), per batch token: router logits, the gathered input,
+  // gate and up of one expert, k outputs; k weights and three index arrays.
+  const uint64_t moe =
+      c.is_moe() ? static_cast<uint64_t>(n_batch) *
+                       ((c.n_expert + c.n_embd + 2 * c.n_ff_exp + c.n_expert_used * c.n_embd) *
+                            sizeof(float) +
+                        c.n_expert_used * (sizeof(float) + 2 * sizeof(int64_t) + sizeof(int32_t)))
+                 : 0;
+  return kv + scratch + moe + static_cast<uint64_t>(c.n_vocab) * sizeof(float) * (1 + n_seq);
 }
 }  // namespace
 
