@@ -162,7 +162,6 @@ std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
                                 "-t",           std::to_string(c.threads),
                                 "-p",           std::to_string(a.n_prompt),
                                 "-n",           std::to_string(a.n_gen),
-                                "-b",           std::to_string(e.n_batch),
                                 "--keep",       c.keep,
                                 "--device",     p.device,
                                 "--io-engine",  p.io.engine};
@@ -171,6 +170,8 @@ std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
   };
   add("--tokenizer", e.tokenizer_path);
   add("-c", e.n_ctx > 0 ? std::to_string(e.n_ctx) : "");
+  add("-b", e.n_batch > 0 ? std::to_string(e.n_batch) : "");
+  add("--kv-type", kv_type_name(e.kv_type));
   add("--ram-budget", a.placement.ram_budget);
   add("--vram-budget", a.placement.vram_budget);
   add("--sim-vram", a.placement.sim_vram);
