@@ -22,6 +22,7 @@ struct ServeArgs {
   PlacementText placement;
   ServerOptions server;
   std::string max_body = "8M";
+  bool quiet = false;
 };
 
 int serve_main(const ServeArgs& a_in) {
@@ -34,6 +35,10 @@ int serve_main(const ServeArgs& a_in) {
   if (a.server.n_parallel < 1 || a.server.n_parallel > 256) {
     return fail(Status::errorf("--parallel must be in [1, 256], got {}", a.server.n_parallel));
   }
+  if (a.server.port < 0 || a.server.port > 65535) {  // before the model loads
+    return fail(Status::errorf("--port must be in [0, 65535], got {}", a.server.port));
+  }
+  if (a.quiet) set_log_level(LogLevel::kError);
   // Ctrl-C and SIGTERM are taken by one thread that stops the server: blocked
   // here, before any thread starts, so every thread inherits the mask.
   sigset_t stop_signals;
@@ -99,6 +104,7 @@ Command serve_command() {
                     "Model name clients use (default: the model's file name)");
     sub->add_option("--max-body", args->max_body, "Largest request body (e.g. 8M)")
         ->capture_default_str();
+    sub->add_flag("-q,--quiet", args->quiet, "Only errors (and the listening line) on stderr");
     add_placement_options(*sub, &args->engine.placement, &args->placement);
     return sub;
   };

@@ -8,6 +8,8 @@
 // file): strata quantize followed by strata run must be within 10% of it.
 #include <gtest/gtest.h>
 
+#include "common/accuracy.h"
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -21,6 +23,9 @@
 namespace strata {
 namespace {
 
+using test::read_floats;
+using test::rel_rmse;
+
 const std::string kRefDir = std::string(STRATA_SOURCE_DIR) + "/tests/data/quant_reference";
 
 const nlohmann::json& reference() {
@@ -32,22 +37,7 @@ const nlohmann::json& reference() {
   return j;
 }
 
-std::vector<float> read_floats(const std::string& path) {
-  const std::string bytes = test::read_all(path);
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
 
-// Relative RMS error of x against ref (all positions, whole vocabulary).
-double rel_rmse(const std::vector<float>& x, const std::vector<float>& ref) {
-  double e = 0, n = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    e += (double(x[i]) - ref[i]) * (double(x[i]) - ref[i]);
-    n += double(ref[i]) * ref[i];
-  }
-  return std::sqrt(e / n);
-}
 
 std::string args_of(const nlohmann::json& a) {
   std::string s;

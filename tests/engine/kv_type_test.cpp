@@ -3,6 +3,8 @@
 // a head is not whole blocks.
 #include <gtest/gtest.h>
 
+#include "common/accuracy.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -58,15 +60,6 @@ Logits run(const std::string& model, KvType kv, int64_t gpu_layers = -1) {
   return out;
 }
 
-// Relative RMS error of a against the reference b.
-double rel_rms(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
 
 TEST(KvType, F16AndQ8_0AgainstF32) {
   // stories260K (real weights; head_dim 8, so no Q8_0): F16 against F32.
@@ -74,7 +67,7 @@ TEST(KvType, F16AndQ8_0AgainstF32) {
     const Logits f32 = run(test::kStoriesGguf, KvType::kF32);
     const Logits f16 = run(test::kStoriesGguf, KvType::kF16);
     ASSERT_EQ(f32.all.size(), f16.all.size());
-    const double e = rel_rms(f16.all, f32.all);
+    const double e = test::rel_rmse(f16.all, f32.all);
     EXPECT_GT(e, 0.0);   // the cache really is F16
     EXPECT_LT(e, 1e-3);  // measured 3.1e-4
   }
@@ -94,7 +87,7 @@ TEST(KvType, F16AndQ8_0AgainstF32) {
   ASSERT_EQ(f32.all.size(), q8.all.size());
   ASSERT_FALSE(f32.all.empty());
   // F16 keys and values: 11 mantissa bits against 24.
-  const double e16 = rel_rms(f16.all, f32.all), e8 = rel_rms(q8.all, f32.all);
+  const double e16 = test::rel_rmse(f16.all, f32.all), e8 = test::rel_rmse(q8.all, f32.all);
   EXPECT_GT(e16, 0.0);  // the cache really is F16
   EXPECT_LT(e16, 1e-3);
   EXPECT_LT(e8, 1e-2);

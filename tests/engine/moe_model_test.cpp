@@ -5,6 +5,8 @@
 // clear errors for models strata cannot run.
 #include <gtest/gtest.h>
 
+#include "common/accuracy.h"
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +26,9 @@
 namespace strata {
 namespace {
 
+using test::read_floats;
+using test::rel_rmse;
+
 const std::string kRefDir = test::kTestData + "/moe_reference";
 
 const nlohmann::json& reference() {
@@ -35,21 +40,7 @@ const nlohmann::json& reference() {
   return j;
 }
 
-std::vector<float> read_floats(const std::string& path) {
-  const std::string bytes = test::read_file(path);
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
 
-double rel_rmse(const std::vector<float>& x, const std::vector<float>& ref) {
-  double e = 0, n = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    e += (double(x[i]) - ref[i]) * (double(x[i]) - ref[i]);
-    n += double(ref[i]) * ref[i];
-  }
-  return std::sqrt(e / n);
-}
 
 // The model make-model writes for the reference (--seed 1 --std 0.08): the same tensor values
 // (a GGUF without the vocabulary the CLI adds; the reference depends on the weights only).

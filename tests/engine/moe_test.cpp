@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/accuracy.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -15,6 +17,8 @@
 
 namespace strata {
 namespace {
+
+using test::rel_rmse;
 
 ModelConfig moe_config(MoeRouting routing, int64_t E, int64_t k) {
   ModelConfig c;
@@ -162,14 +166,6 @@ struct TestLayer {
   }
 };
 
-double rel_rmse(const std::vector<float>& x, const std::vector<double>& ref) {
-  double e = 0, n = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    e += (x[i] - ref[i]) * (x[i] - ref[i]);
-    n += ref[i] * ref[i];
-  }
-  return std::sqrt(e / n);
-}
 
 struct TypeCase {
   DType type;
