@@ -57,8 +57,8 @@ void bench(benchmark::State& state, DType t, int64_t n_tok) {
   const double bytes = static_cast<double>(fx->w.size());
   state.counters["weight_GB/s"] =
       benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kRows * kCols * n_tok * state.iterations() / 1e9,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * kRows * kCols * n_tok * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(cpu_path_name(active_cpu_path())));
 }
 

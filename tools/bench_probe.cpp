@@ -1,12 +1,9 @@
 #include "tools/bench_probe.h"
 
-#include "backend/cpu/cpu_features.h"
-
+#include <emmintrin.h>
 #include <fcntl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-
-#include <emmintrin.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +16,7 @@
 #include <memory>
 #include <thread>
 
+#include "backend/cpu/cpu_features.h"
 #include "core/file.h"
 #include "core/timer.h"
 #include "store/file_reader.h"
@@ -229,8 +227,8 @@ Result<ProbeResult> run_probe(const ProbeOptions& o,
     progress("disk: O_DIRECT sequential reads (best of 5)");
     // Five passes: a virtual disk's rate can swing several-fold from one pass to the next
     // (host caching below the guest), and a streamed layer set is read again every token.
-    auto gbps = best_read(path, p.file_bytes, true, 5, buf->get(), &p.reader,
-                          &p.disk_direct_passes_gbps);
+    auto gbps =
+        best_read(path, p.file_bytes, true, 5, buf->get(), &p.reader, &p.disk_direct_passes_gbps);
     if (gbps) p.disk_direct_gbps = *gbps;
     st = gbps.status();
   }
@@ -342,8 +340,9 @@ std::string describe_probe(const ProbeResult& p) {
                      p.memcpy_gbps[i].first, p.memcpy_gbps[i].first == 1 ? "" : "s");
   }
   for (size_t i = 0; i < p.dram_read_gbps.size(); ++i) {
-    s += fmt::format("{} {:.2f} GB/s ({} thread{})", i ? "," : " | DRAM read", p.dram_read_gbps[i].second,
-                     p.dram_read_gbps[i].first, p.dram_read_gbps[i].first == 1 ? "" : "s");
+    s += fmt::format("{} {:.2f} GB/s ({} thread{})", i ? "," : " | DRAM read",
+                     p.dram_read_gbps[i].second, p.dram_read_gbps[i].first,
+                     p.dram_read_gbps[i].first == 1 ? "" : "s");
   }
   s += p.gpu_h2d_gbps > 0 ? fmt::format(" | GPU H2D {:.2f} GB/s", p.gpu_h2d_gbps) : " | " + p.gpu;
   s += fmt::format(" | sim device copy {:.2f} GB/s{}", p.sim_copy_gbps,

@@ -36,14 +36,14 @@ struct ProbeResult {
   std::string dir;
   std::string file;  // the existing file read, "" for a fresh probe file
   uint64_t file_bytes = 0;
-  std::string reader;           // "io_uring+O_DIRECT", ...
-  double disk_direct_gbps = 0;  // 1e9 bytes per second: the best pass
+  std::string reader;                           // "io_uring+O_DIRECT", ...
+  double disk_direct_gbps = 0;                  // 1e9 bytes per second: the best pass
   std::vector<double> disk_direct_passes_gbps;  // every pass, in order
   double page_cache_gbps = 0;
-  std::vector<std::pair<int, double>> memcpy_gbps;  // threads -> GB/s copied
+  std::vector<std::pair<int, double>> memcpy_gbps;     // threads -> GB/s copied
   std::vector<std::pair<int, double>> dram_read_gbps;  // threads -> GB/s read (no writes)
-  std::string gpu = "no GPU";                       // what the GPU line says
-  double gpu_h2d_gbps = 0;                          // 0 when there is no GPU
+  std::string gpu = "no GPU";                          // what the GPU line says
+  double gpu_h2d_gbps = 0;                             // 0 when there is no GPU
   double sim_copy_gbps = 0;
   double sim_limit_gbps = 0;  // --sim-bandwidth it ran with (0 = unlimited)
 };

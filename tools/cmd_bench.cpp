@@ -17,7 +17,6 @@
 #include <thread>
 
 #include "core/file.h"
-#include "store/placement.h"
 #include "core/log.h"
 #include "model/model_source.h"
 #include "store/placement.h"
@@ -230,7 +229,8 @@ int probe_main(const BenchArgs& a) {
     std::printf("  %-40s %s\n", label.c_str(), value.c_str());
   };
   std::string passes;
-  for (double g : p->disk_direct_passes_gbps) passes += fmt::format("{}{:.2f}", passes.empty() ? "" : ", ", g);
+  for (double g : p->disk_direct_passes_gbps)
+    passes += fmt::format("{}{:.2f}", passes.empty() ? "" : ", ", g);
   line("disk, O_DIRECT reads (" + p->reader + ")",
        fmt::format("{:6.2f} GB/s (best of {} passes: {})", p->disk_direct_gbps,
                    p->disk_direct_passes_gbps.size(), passes));
@@ -239,7 +239,8 @@ int probe_main(const BenchArgs& a) {
     line(fmt::format("memcpy, {} thread{}", t, t == 1 ? "" : "s"), fmt::format("{:6.2f} GB/s", g));
   }
   for (const auto& [t, g] : p->dram_read_gbps) {
-    line(fmt::format("DRAM reads, {} thread{}", t, t == 1 ? "" : "s"), fmt::format("{:6.2f} GB/s", g));
+    line(fmt::format("DRAM reads, {} thread{}", t, t == 1 ? "" : "s"),
+         fmt::format("{:6.2f} GB/s", g));
   }
   line("GPU host-to-device, pinned",
        p->gpu_h2d_gbps > 0 ? fmt::format("{:6.2f} GB/s ({})", p->gpu_h2d_gbps, p->gpu) : p->gpu);
@@ -425,16 +426,16 @@ int bench_main(const BenchArgs& args) {
         }
         stream += fmt::format(", stall {:.0f}%", 100 * r->stall_fraction);
       }
-      std::fprintf(
-          stderr,
-          "strata: bench [%zu/%zu] rep %ld/%ld: %ld resident, %ld %s, prefetch %ld%s, %ld "
-          "thread%s: %.2f tok/s (load %.2f s, ttft %.2f s, decode %.2f tok/s)%s, peak "
-          "RSS %.2f GB\n",
-          ++done, n_runs, long(rep + 1), long(a.reps), long(r->gpu_layers), long(r->cpu_layers),
-          r->offload_to == "none" ? "streamed" : r->offload_to.c_str(), long(r->prefetch),
-          r->cpu_layers > 0 ? (", keep " + r->keep).c_str() : "",
-          long(r->threads), r->threads == 1 ? "" : "s", r->tokens_per_second, r->load_time_seconds,
-          r->ttft_seconds, r->decode_tokens_per_second, stream.c_str(), r->peak_rss_gb);
+      std::fprintf(stderr,
+                   "strata: bench [%zu/%zu] rep %ld/%ld: %ld resident, %ld %s, prefetch %ld%s, %ld "
+                   "thread%s: %.2f tok/s (load %.2f s, ttft %.2f s, decode %.2f tok/s)%s, peak "
+                   "RSS %.2f GB\n",
+                   ++done, n_runs, long(rep + 1), long(a.reps), long(r->gpu_layers),
+                   long(r->cpu_layers),
+                   r->offload_to == "none" ? "streamed" : r->offload_to.c_str(), long(r->prefetch),
+                   r->cpu_layers > 0 ? (", keep " + r->keep).c_str() : "", long(r->threads),
+                   r->threads == 1 ? "" : "s", r->tokens_per_second, r->load_time_seconds,
+                   r->ttft_seconds, r->decode_tokens_per_second, stream.c_str(), r->peak_rss_gb);
       runs[i].push_back(std::move(r).value());
     }
   }
@@ -462,7 +463,8 @@ Command bench_command() {
   c.run = [args] { return bench_main(*args); };
   c.setup_fn = [args](CLI::App& app) {
     CLI::App* sub = app.add_subcommand(
-        "bench", "Benchmark placements: comma lists of --gpu-layers, --offload-to, --prefetch, --keep, -t");
+        "bench",
+        "Benchmark placements: comma lists of --gpu-layers, --offload-to, --prefetch, --keep, -t");
     add_engine_options(*sub, &args->engine);
     // Bench takes a comma list of thread counts instead of one number.
     sub->remove_option(sub->get_option("--threads"));
@@ -482,15 +484,17 @@ Command bench_command() {
         "Write an SVG of tokens/s, decode tokens/s and stall fraction against offloaded layers");
     sub->add_flag("--drop-caches", args->drop_caches,
                   "Drop the page cache before every disk configuration (needs root)");
-    sub->add_flag("--probe", args->probe,
-                  "Measure disk, page-cache, memcpy, DRAM-read and device-copy bandwidth; cache the figures");
+    sub->add_flag(
+        "--probe", args->probe,
+        "Measure disk, page-cache, memcpy, DRAM-read and device-copy bandwidth; cache the figures");
     sub->add_option("--probe-dir", args->probe_dir,
                     "Where the probe writes its file (default: the model's directory)");
     sub->add_option("--probe-file", args->probe_file,
                     "Probe by reading this existing file (e.g. the model) instead of a fresh one");
     sub->add_option("--probe-bytes", args->probe_bytes, "Size of the probe file")
         ->capture_default_str();
-    sub->add_option("--probe-threads", args->probe_threads, "memcpy and DRAM-read thread counts to probe")
+    sub->add_option("--probe-threads", args->probe_threads,
+                    "memcpy and DRAM-read thread counts to probe")
         ->capture_default_str();
     sub->add_option("--from-json", args->from_json,
                     "Re-render the report (-o) and --plot of an earlier -o json run; runs nothing");

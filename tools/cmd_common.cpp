@@ -1,15 +1,14 @@
 #include <cstdio>
 
-#include "tools/commands.h"
-
 #include "core/data_dir.h"
+#include "tools/commands.h"
 
 namespace strata::cli {
 
 std::vector<Command> all_commands() {
-  return {run_command(), inspect_command(), tokenize_command(), convert_command(), bench_command(),
-          make_model_command(), quantize_command(), template_command(), serve_command(),
-          chat_command()};
+  return {run_command(),   inspect_command(),    tokenize_command(), convert_command(),
+          bench_command(), make_model_command(), quantize_command(), template_command(),
+          serve_command(), chat_command()};
 }
 
 int fail(const Status& s) {

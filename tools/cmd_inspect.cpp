@@ -1,8 +1,7 @@
 // strata inspect: what a model file holds, without loading weights.
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "backend/cpu/cpu_features.h"
@@ -69,13 +68,25 @@ int inspect_main(const InspectArgs& a) {
     j["name"] = m.name;
     j["architecture"] = c.arch_name;
     j["hyperparameters"] = {
-        {"n_layer", c.n_layer}, {"n_embd", c.n_embd}, {"n_ff", c.n_ff}, {"n_head", c.n_head},
-        {"n_head_kv", c.n_head_kv}, {"head_dim", c.head_dim}, {"n_vocab", c.n_vocab},
-        {"n_ctx_train", c.n_ctx_train}, {"rope_theta", c.rope_theta}, {"rms_eps", c.rms_eps},
+        {"n_layer", c.n_layer},
+        {"n_embd", c.n_embd},
+        {"n_ff", c.n_ff},
+        {"n_head", c.n_head},
+        {"n_head_kv", c.n_head_kv},
+        {"head_dim", c.head_dim},
+        {"n_vocab", c.n_vocab},
+        {"n_ctx_train", c.n_ctx_train},
+        {"rope_theta", c.rope_theta},
+        {"rms_eps", c.rms_eps},
         {"rope_style", c.rope_style == RopeStyle::kNeox ? "neox" : "interleaved"},
-        {"tied_embeddings", c.tied_embeddings}, {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
-        {"sliding_window", c.sliding_window}, {"llama3_rope_scaling", c.llama3_rope_scaling},
-        {"n_expert", c.n_expert}, {"n_expert_used", c.n_expert_used}, {"n_ff_exp", c.n_ff_exp}};
+        {"tied_embeddings", c.tied_embeddings},
+        {"qkv_bias", c.qkv_bias},
+        {"qk_norm", c.qk_norm},
+        {"sliding_window", c.sliding_window},
+        {"llama3_rope_scaling", c.llama3_rope_scaling},
+        {"n_expert", c.n_expert},
+        {"n_expert_used", c.n_expert_used},
+        {"n_ff_exp", c.n_ff_exp}};
     if (c.is_moe()) {
       j["hyperparameters"]["moe_routing"] =
           c.moe_routing == MoeRouting::kTopkSoftmax ? "topk_softmax" : "softmax_topk";
@@ -92,8 +103,11 @@ int inspect_main(const InspectArgs& a) {
     j["bytes_per_layer"] = layers;
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : m.index.tensors()) {
-      tensors.push_back({{"name", t.name}, {"dtype", t.dtype_name}, {"shape", t.shape},
-                         {"file", m.index.files[t.file_index]}, {"offset", t.offset},
+      tensors.push_back({{"name", t.name},
+                         {"dtype", t.dtype_name},
+                         {"shape", t.shape},
+                         {"file", m.index.files[t.file_index]},
+                         {"offset", t.offset},
                          {"nbytes", t.nbytes}});
     }
     j["tensors"] = tensors;
@@ -107,12 +121,13 @@ int inspect_main(const InspectArgs& a) {
   std::printf("  name          %s\n", m.name.c_str());
   std::printf("  architecture  %s\n", c.arch_name.c_str());
   std::printf("  layers        %ld\n", static_cast<long>(c.n_layer));
-  std::printf("  hidden        %ld   ffn %ld\n", static_cast<long>(c.n_embd), static_cast<long>(c.n_ff));
+  std::printf("  hidden        %ld   ffn %ld\n", static_cast<long>(c.n_embd),
+              static_cast<long>(c.n_ff));
   if (c.is_moe()) {
     // Mixtral: top-k logits then softmax; Qwen3-MoE: softmax, top-k, renormalized or not.
     const char* routing = c.moe_routing == MoeRouting::kTopkSoftmax ? "softmax of the top-k logits"
-                          : c.moe_norm_topk ? "softmax, top-k, renormalized"
-                                            : "softmax, top-k";
+                          : c.moe_norm_topk                         ? "softmax, top-k, renormalized"
+                                                                    : "softmax, top-k";
     std::printf("  experts       %ld per layer, %ld per token, ffn %ld each (%s; %s)\n",
                 static_cast<long>(c.n_expert), static_cast<long>(c.n_expert_used),
                 static_cast<long>(c.n_ff_exp), routing,
@@ -122,9 +137,10 @@ int inspect_main(const InspectArgs& a) {
               static_cast<long>(c.n_head_kv), static_cast<long>(c.head_dim));
   std::printf("  vocab         %ld\n", static_cast<long>(c.n_vocab));
   std::printf("  context       %ld (training)\n", static_cast<long>(c.n_ctx_train));
-  std::printf("  rope          theta %g, %s%s\n", c.rope_theta,
-              c.rope_style == RopeStyle::kNeox ? "rotate-half (neox)" : "interleaved",
-              c.llama3_rope_scaling ? fmt::format(", llama3 scaling x{}", c.rope_factor).c_str() : "");
+  std::printf(
+      "  rope          theta %g, %s%s\n", c.rope_theta,
+      c.rope_style == RopeStyle::kNeox ? "rotate-half (neox)" : "interleaved",
+      c.llama3_rope_scaling ? fmt::format(", llama3 scaling x{}", c.rope_factor).c_str() : "");
   std::printf("  rms eps       %g\n", c.rms_eps);
   std::printf("  features      %s%s%s%s\n", c.tied_embeddings ? "tied-embeddings " : "",
               c.qkv_bias ? "qkv-bias " : "", c.qk_norm ? "qk-norm " : "",
@@ -168,8 +184,10 @@ Command inspect_command() {
   Command c;
   c.run = [args] { return inspect_main(*args); };
   c.setup_fn = [args](CLI::App& app) {
-    CLI::App* sub = app.add_subcommand("inspect", "Show a model's architecture, tokenizer and tensors");
-    sub->add_option("path", args->path, "GGUF file, Hugging Face directory or llama2.c .bin")->required();
+    CLI::App* sub =
+        app.add_subcommand("inspect", "Show a model's architecture, tokenizer and tensors");
+    sub->add_option("path", args->path, "GGUF file, Hugging Face directory or llama2.c .bin")
+        ->required();
     sub->add_option("--tokenizer", args->tokenizer, "Tokenizer override (llama2.c models)");
     sub->add_flag("--json", args->json, "Machine-readable output");
     sub->add_flag("--all", args->all_tensors, "List every tensor");

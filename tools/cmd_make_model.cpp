@@ -43,9 +43,10 @@ struct MakeModelArgs {
 Result<DType> parse_dtype(const std::string& s, const std::string& format, const ModelConfig& c) {
   const std::optional<DType> t = computable_dtype_by_name(s);
   if (!t) {
-    return Status::errorf("--dtype must be f32, f16, bf16 or a GGUF weight type (q8_0, q4_k, "
-                          "iq4_xs...), got '{}'",
-                          s);
+    return Status::errorf(
+        "--dtype must be f32, f16, bf16 or a GGUF weight type (q8_0, q4_k, "
+        "iq4_xs...), got '{}'",
+        s);
   }
   const TypeTraits& tr = type_traits(*t);
   if (tr.block_elems > 1 && format != "gguf") {
@@ -53,8 +54,9 @@ Result<DType> parse_dtype(const std::string& s, const std::string& format, const
   }
   for (int64_t dim : {c.n_embd, c.n_ff, c.q_dim()}) {
     if (dim % tr.block_elems != 0) {
-      return Status::errorf("--dtype {} needs rows that are multiples of {}; this shape has rows of {}",
-                            s, tr.block_elems, dim);
+      return Status::errorf(
+          "--dtype {} needs rows that are multiples of {}; this shape has rows of {}", s,
+          tr.block_elems, dim);
     }
   }
   return *t;
@@ -110,9 +112,9 @@ int make_model_main(const MakeModelArgs& a) {
       "make-model: {} ({}): {} layers, hidden {}, ffn {}, heads {}/{} kv, vocab {}, "
       "{} {}, seed {}: {} of weights",
       shape->name, shape->display_name, c.n_layer, c.n_embd,
-      c.is_moe() ? fmt::format("{} experts of {}, {} per token", c.n_expert, c.n_ff_exp,
-                               c.n_expert_used)
-                 : std::to_string(c.n_ff),
+      c.is_moe()
+          ? fmt::format("{} experts of {}, {} per token", c.n_expert, c.n_ff_exp, c.n_expert_used)
+          : std::to_string(c.n_ff),
       c.n_head, c.n_head_kv, c.n_vocab, a.format, dtype_name(*dtype), a.seed,
       format_bytes(model_weight_bytes(c, *dtype)));
   Stopwatch sw;

@@ -46,12 +46,19 @@ Command quantize_command() {
   c.run = [args] { return quantize_main(*args); };
   c.setup_fn = [args](CLI::App& app) {
     CLI::App* sub = app.add_subcommand(
-        "quantize", "Quantize an F32/F16/BF16 GGUF or Hugging Face model to a GGUF (llama.cpp's mixes)");
-    sub->add_option("input", args->in, "GGUF file or Hugging Face directory")->required()->check(non_empty_path());
-    sub->add_option("output", args->out, "GGUF file to write (atomically)")->required()->check(non_empty_path());
-    sub->add_option("type", args->type,
-                    "llama-quantize's names: Q8_0, Q6_K, Q5_K_M, Q5_K_S, Q5_1, Q5_0, Q4_K_M, Q4_K_S, "
-                    "Q4_1, Q4_0, IQ4_XS, IQ4_NL, Q3_K_L, Q3_K_M, Q3_K_S, Q2_K (Q5_K, Q4_K, Q3_K: the _M mixes)")
+        "quantize",
+        "Quantize an F32/F16/BF16 GGUF or Hugging Face model to a GGUF (llama.cpp's mixes)");
+    sub->add_option("input", args->in, "GGUF file or Hugging Face directory")
+        ->required()
+        ->check(non_empty_path());
+    sub->add_option("output", args->out, "GGUF file to write (atomically)")
+        ->required()
+        ->check(non_empty_path());
+    sub->add_option(
+           "type", args->type,
+           "llama-quantize's names: Q8_0, Q6_K, Q5_K_M, Q5_K_S, Q5_1, Q5_0, Q4_K_M, Q4_K_S, "
+           "Q4_1, Q4_0, IQ4_XS, IQ4_NL, Q3_K_L, Q3_K_M, Q3_K_S, Q2_K (Q5_K, Q4_K, Q3_K: the _M "
+           "mixes)")
         ->required();
     sub->add_option("-t,--threads", args->threads, "Quantizer threads (default: all)");
     return sub;

@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <fstream>
 
-#include "core/file.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/device.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "model/model_source.h"
 #include "store/streaming_store.h"
@@ -72,7 +72,8 @@ int run_main(const RunArgs& a_in) {
                   c.n_vocab, e.n_ctx(), kv_type_name(e.shared_model().kv_type()));
   STRATA_LOG_INFO("cpu kernels: {}, {} threads", cpu_description(), e.n_threads());
   for (const std::string& l : split_lines(e.store().plan().describe())) STRATA_LOG_INFO("{}", l);
-  if (e.store().plan().n_streamed() > 0) STRATA_LOG_INFO("streaming: {}", e.store().io_description());
+  if (e.store().plan().n_streamed() > 0)
+    STRATA_LOG_INFO("streaming: {}", e.store().io_description());
   if (a.verbose_layers) {
     a.gen.on_trace = [](const TokenTrace& t) {
       std::string line = "layer_load: [";
@@ -104,11 +105,14 @@ int run_main(const RunArgs& a_in) {
     echoed = true;
   };
   GenerateStats st;
-  Status s = e.generate(a.gen, [](std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  }, &st);
+  Status s = e.generate(
+      a.gen,
+      [](std::string_view text) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+        return true;
+      },
+      &st);
   if (echoed) {
     std::fputc('\n', stdout);
     std::fflush(stdout);

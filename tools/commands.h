@@ -1,7 +1,6 @@
 #pragma once
 // Sub-command registry of the strata CLI. Each cmd_*.cpp adds one Command.
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>

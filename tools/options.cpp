@@ -15,8 +15,9 @@ void add_engine_options(CLI::App& app, EngineOptions* o) {
                  "Model: a GGUF file, a Hugging Face directory (config.json + safetensors) or a "
                  "llama2.c .bin checkpoint (default: the bundled stories260K)")
       ->check(non_empty_path());
-  app.add_option("--tokenizer", o->tokenizer_path,
-                 "Tokenizer override: tokenizer.json, a GGUF vocabulary or a llama2.c tokenizer .bin")
+  app.add_option(
+         "--tokenizer", o->tokenizer_path,
+         "Tokenizer override: tokenizer.json, a GGUF vocabulary or a llama2.c tokenizer .bin")
       ->check(non_empty_path());
   app.add_option("-t,--threads", o->n_threads, "Compute threads (default: all hardware threads)");
   app.add_option("-c,--ctx-size", o->n_ctx,
@@ -46,12 +47,10 @@ void add_generate_options(CLI::App& app, GenerateOptions* g, PromptOptions* p) {
       ->capture_default_str();
   app.add_option("--temp", g->sampling.temperature, "Temperature (0 = greedy)")
       ->capture_default_str();
-  app.add_option("--top-k", g->sampling.top_k, "Top-k sampling (0 = off)")
-      ->capture_default_str();
+  app.add_option("--top-k", g->sampling.top_k, "Top-k sampling (0 = off)")->capture_default_str();
   app.add_option("--top-p", g->sampling.top_p, "Top-p (nucleus) sampling (1 = off)")
       ->capture_default_str();
-  app.add_option("--min-p", g->sampling.min_p, "Min-p sampling (0 = off)")
-      ->capture_default_str();
+  app.add_option("--min-p", g->sampling.min_p, "Min-p sampling (0 = off)")->capture_default_str();
   app.add_option("--repeat-penalty", g->sampling.repeat_penalty, "Repetition penalty (1 = off)")
       ->capture_default_str();
   app.add_option("--repeat-last-n", g->sampling.repeat_last_n, "Tokens the penalty looks back")
@@ -86,7 +85,8 @@ void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t)
                  "Streamed layers loaded ahead: 0 = synchronous, 1 = double buffering, ...; auto: "
                  "1, or 0 when a second slot does not fit --ram-budget")
       ->capture_default_str();
-  app.add_option("--ram-budget", t->ram_budget, "Most host RAM for weights, slots, KV cache (e.g. 2G)");
+  app.add_option("--ram-budget", t->ram_budget,
+                 "Most host RAM for weights, slots, KV cache (e.g. 2G)");
   app.add_option("--vram-budget", t->vram_budget, "Most device memory for weights and slots");
   app.add_option("--keep", t->keep,
                  "Which layers stay resident: spread (default: streamed layers evenly between "
@@ -95,13 +95,15 @@ void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t)
   app.add_option("--device", o->device, "Compute device: cpu, or sim (a simulated accelerator)")
       ->capture_default_str();
   app.add_option("--sim-vram", t->sim_vram, "Simulated device memory (e.g. 1G; default unlimited)");
-  app.add_option("--sim-bandwidth", o->sim.bandwidth_gbps, "Simulated host-to-device GB/s (0 = unlimited)");
+  app.add_option("--sim-bandwidth", o->sim.bandwidth_gbps,
+                 "Simulated host-to-device GB/s (0 = unlimited)");
   app.add_option("--sim-latency-us", o->sim.latency_us, "Simulated latency per copy, microseconds");
   app.add_option("--pack", o->pack_dir, "Stream from this layer pack (strata convert --pack)");
   app.add_flag("!--no-auto-pack", o->auto_pack,
                "Do not write a layer pack to the cache when the file's layers are scattered");
   app.add_flag("--verify", o->verify, "Verify layer-pack checksums on every streamed read");
-  app.add_option("--io-engine", o->io.engine, "Disk reads: auto, uring or pread")->capture_default_str();
+  app.add_option("--io-engine", o->io.engine, "Disk reads: auto, uring or pread")
+      ->capture_default_str();
   app.add_flag("!--no-direct-io", o->io.direct, "Read through the page cache instead of O_DIRECT");
 }
 
@@ -127,13 +129,23 @@ Status parse_placement(const PlacementText& t, PlacementOptions* o) {
     }
     o->prefetch = static_cast<int>(v);
   }
-  if (!t.ram_budget.empty()) { STRATA_ASSIGN_OR_RETURN(o->ram_budget_bytes, parse_bytes(t.ram_budget)); }
-  if (!t.vram_budget.empty()) { STRATA_ASSIGN_OR_RETURN(o->vram_budget_bytes, parse_bytes(t.vram_budget)); }
-  if (!t.sim_vram.empty()) { STRATA_ASSIGN_OR_RETURN(o->sim.capacity_bytes, parse_bytes(t.sim_vram)); }
-  if (t.keep == "first") o->keep = ResidentPolicy::kFirst;
-  else if (t.keep == "first-last") o->keep = ResidentPolicy::kFirstLast;
-  else if (t.keep == "spread") o->keep = ResidentPolicy::kSpread;
-  else return Status::errorf("--keep must be first, first-last or spread, got '{}'", t.keep);
+  if (!t.ram_budget.empty()) {
+    STRATA_ASSIGN_OR_RETURN(o->ram_budget_bytes, parse_bytes(t.ram_budget));
+  }
+  if (!t.vram_budget.empty()) {
+    STRATA_ASSIGN_OR_RETURN(o->vram_budget_bytes, parse_bytes(t.vram_budget));
+  }
+  if (!t.sim_vram.empty()) {
+    STRATA_ASSIGN_OR_RETURN(o->sim.capacity_bytes, parse_bytes(t.sim_vram));
+  }
+  if (t.keep == "first")
+    o->keep = ResidentPolicy::kFirst;
+  else if (t.keep == "first-last")
+    o->keep = ResidentPolicy::kFirstLast;
+  else if (t.keep == "spread")
+    o->keep = ResidentPolicy::kSpread;
+  else
+    return Status::errorf("--keep must be first, first-last or spread, got '{}'", t.keep);
   return Status::ok();
 }
 

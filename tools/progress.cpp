@@ -9,7 +9,9 @@
 namespace strata::cli {
 
 ProgressLine::ProgressLine(std::string label, uint64_t min_total_bytes)
-    : label_(std::move(label)), min_total_bytes_(min_total_bytes), tty_(::isatty(STDERR_FILENO) == 1) {}
+    : label_(std::move(label)),
+      min_total_bytes_(min_total_bytes),
+      tty_(::isatty(STDERR_FILENO) == 1) {}
 
 void ProgressLine::update(uint64_t done, uint64_t total) {
   done_ = done;

@@ -1,6 +1,5 @@
 // strata command-line entry: dispatches to the sub-commands in cmd_*.cpp.
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdio>
 

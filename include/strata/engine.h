@@ -50,19 +50,19 @@ using EngineOptions = ModelOptions;
 struct TokenTrace {
   bool prefill = false;
   int64_t n_tokens = 0;
-  double wall_s = 0;           // the whole forward pass
-  double compute_s = 0;        // wall_s - stall_s: layers, embedding and output head
+  double wall_s = 0;                    // the whole forward pass
+  double compute_s = 0;                 // wall_s - stall_s: layers, embedding and output head
   std::vector<double> layer_compute_s;  // each layer's compute time, [n_layer]
-  double stall_s = 0;          // time compute waited for streamed layers
-  double transfer_s = 0;       // sum of the streamed loads' I/O + copy time
-  uint64_t bytes_streamed = 0; // the streamed layers' tensor bytes
+  double stall_s = 0;                   // time compute waited for streamed layers
+  double transfer_s = 0;                // sum of the streamed loads' I/O + copy time
+  uint64_t bytes_streamed = 0;          // the streamed layers' tensor bytes
   std::vector<LayerLoad> loads;
 };
 
 struct GenerateOptions {
   std::string prompt;
   std::vector<int32_t> prompt_tokens;  // when non-empty, used instead of encoding `prompt`
-  int64_t n_predict = 128;     // new tokens; -1 = until EOS or the context is full
+  int64_t n_predict = 128;             // new tokens; -1 = until EOS or the context is full
   SamplerOptions sampling;
   bool ignore_eos = false;
   // Generation ends when the text contains one of these; the text from the stop string on is
@@ -96,12 +96,12 @@ const char* finish_reason_name(FinishReason r);
 
 struct GenerateStats {
   int64_t n_prompt_tokens = 0;
-  int64_t n_cached_tokens = 0; // prompt tokens whose KV came from the session's cache
+  int64_t n_cached_tokens = 0;  // prompt tokens whose KV came from the session's cache
   int64_t n_generated = 0;
   double prefill_s = 0;
   double decode_s = 0;
-  double ttft_s = 0;           // prompt processing + first sampled token
-  std::vector<int32_t> tokens; // prompt then generated ids
+  double ttft_s = 0;               // prompt processing + first sampled token
+  std::vector<int32_t> tokens;     // prompt then generated ids
   std::vector<TokenTrace> traces;  // one per forward pass: prefill batches, then decode steps
   int64_t n_traces_dropped = 0;    // passes beyond GenerateOptions::max_traces
   FinishReason finish = FinishReason::kNone;
@@ -153,9 +153,9 @@ class Model : public std::enable_shared_from_this<Model> {
   int n_seq_ = 1;
   KvType kv_type_ = KvType::kF16;
   double load_s_ = 0;
-  std::mutex mu_;        // forward passes, the store and the transformer
+  std::mutex mu_;  // forward passes, the store and the transformer
   std::mutex live_mu_;
-  int n_live_ = 0;       // sessions alive, under live_mu_
+  int n_live_ = 0;  // sessions alive, under live_mu_
 };
 
 // One conversation: KV cache, position, sampler, stats. Not thread-safe; one thread drives
@@ -224,15 +224,15 @@ class Engine {
 // Streaming figures of a generation, over its decode steps (prefill batches excluded).
 struct StreamSummary {
   int64_t n_decode_steps = 0;
-  double wall_s = 0;                 // sum of the decode forward passes
-  double compute_s = 0;              // sum of the steps' compute (wall - stall)
-  double stall_s = 0;                // compute waiting for streamed layers
-  double transfer_s = 0;             // time the load pipeline was busy (union of loads)
+  double wall_s = 0;      // sum of the decode forward passes
+  double compute_s = 0;   // sum of the steps' compute (wall - stall)
+  double stall_s = 0;     // compute waiting for streamed layers
+  double transfer_s = 0;  // time the load pipeline was busy (union of loads)
   uint64_t bytes_streamed = 0;
   double bytes_per_token = 0;
-  double stream_gbps = 0;            // bytes_streamed / transfer_s, 1e9 bytes per GB
-  double stall_fraction = 0;         // stall_s / wall_s
-  double overlap_efficiency = 0;     // max(compute_s, transfer_s) / wall_s
+  double stream_gbps = 0;         // bytes_streamed / transfer_s, 1e9 bytes per GB
+  double stall_fraction = 0;      // stall_s / wall_s
+  double overlap_efficiency = 0;  // max(compute_s, transfer_s) / wall_s
   std::vector<int64_t> streamed_layers;
   std::vector<double> per_layer_load_s;  // median (ready - start) per streamed layer
 };

@@ -8,10 +8,10 @@
 namespace strata {
 
 struct SamplerOptions {
-  float temperature = 0.8f;   // 0 = greedy (argmax)
-  int32_t top_k = 40;         // 0 = off
-  float top_p = 0.95f;        // 1 = off
-  float min_p = 0.05f;        // 0 = off
+  float temperature = 0.8f;     // 0 = greedy (argmax)
+  int32_t top_k = 40;           // 0 = off
+  float top_p = 0.95f;          // 1 = off
+  float min_p = 0.05f;          // 0 = off
   float repeat_penalty = 1.0f;  // 1 = off; divides positive logits, multiplies negative
   int32_t repeat_last_n = 64;   // how many recent tokens the penalty looks at
   uint64_t seed = 0;
@@ -23,15 +23,15 @@ enum class KvType { kF16, kF32, kQ8_0 };
 const char* kv_type_name(KvType t);  // "f16", "f32", "q8_0"
 
 struct SimDeviceOptions {
-  uint64_t capacity_bytes = 0;   // 0 = unlimited
-  double bandwidth_gbps = 0;     // host -> device copy limit in GB/s (1e9 bytes); 0 = unlimited
-  double latency_us = 0;         // fixed cost added to every copy
+  uint64_t capacity_bytes = 0;  // 0 = unlimited
+  double bandwidth_gbps = 0;    // host -> device copy limit in GB/s (1e9 bytes); 0 = unlimited
+  double latency_us = 0;        // fixed cost added to every copy
 };
 
 struct ReaderOptions {
-  bool direct = true;            // O_DIRECT: bypass the page cache (falls back if unsupported)
-  std::string engine = "auto";   // "auto" (io_uring if available), "uring", "pread"
-  uint32_t queue_depth = 16;     // requests in flight
+  bool direct = true;                 // O_DIRECT: bypass the page cache (falls back if unsupported)
+  std::string engine = "auto";        // "auto" (io_uring if available), "uring", "pread"
+  uint32_t queue_depth = 16;          // requests in flight
   uint64_t chunk_bytes = 8ull << 20;  // split large reads into chunks of this size
 };
 
@@ -45,20 +45,20 @@ enum class ResidentPolicy { kFirst, kFirstLast, kSpread };
 const char* resident_policy_name(ResidentPolicy p);  // "first", "first-last", "spread"
 
 struct PlacementOptions {
-  int64_t gpu_layers = -1;            // layers resident on the compute device; -1 = auto
-  std::string offload_to = "auto";    // "ram", "disk", or "auto": disk on the CPU backend
-                                      // (RAM is its device memory), ram on other devices
-  int prefetch = -1;                  // 0 = load synchronously before use, 1 = double buffering,
-                                      // -1 = auto: 1 unless only 0 fits the budget
-  uint64_t ram_budget_bytes = 0;      // 0 = no limit
-  uint64_t vram_budget_bytes = 0;     // 0 = the device's capacity
+  int64_t gpu_layers = -1;          // layers resident on the compute device; -1 = auto
+  std::string offload_to = "auto";  // "ram", "disk", or "auto": disk on the CPU backend
+                                    // (RAM is its device memory), ram on other devices
+  int prefetch = -1;                // 0 = load synchronously before use, 1 = double buffering,
+                                    // -1 = auto: 1 unless only 0 fits the budget
+  uint64_t ram_budget_bytes = 0;    // 0 = no limit
+  uint64_t vram_budget_bytes = 0;   // 0 = the device's capacity
   ResidentPolicy keep = ResidentPolicy::kSpread;
-  std::string device = "cpu";         // "cpu" or "sim"
+  std::string device = "cpu";  // "cpu" or "sim"
   SimDeviceOptions sim;
   ReaderOptions io;
-  std::string pack_dir;               // stream from this layer pack ("" = the model's files)
-  bool auto_pack = true;              // write a pack to the cache when the file is unsuitable
-  bool verify = false;                // check pack checksums on every streamed read
+  std::string pack_dir;   // stream from this layer pack ("" = the model's files)
+  bool auto_pack = true;  // write a pack to the cache when the file is unsuitable
+  bool verify = false;    // check pack checksums on every streamed read
 };
 
 // One streamed layer load, measured. Times are steady-clock seconds (now_seconds()).

@@ -41,7 +41,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: must be an error
 
   bool is_ok() const { return v_.index() == 0; }
@@ -64,9 +64,9 @@ class [[nodiscard]] Result {
 #define STRATA_CONCAT(a, b) STRATA_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` failed.
-#define STRATA_TRY(expr)                             \
-  do {                                               \
-    ::strata::Status strata_try_s_ = (expr);         \
+#define STRATA_TRY(expr)                              \
+  do {                                                \
+    ::strata::Status strata_try_s_ = (expr);          \
     if (!strata_try_s_.is_ok()) return strata_try_s_; \
   } while (0)
 

@@ -17,8 +17,8 @@
 #include <memory>
 #include <string>
 
-#include "strata/options.h"
 #include "core/status.h"
+#include "strata/options.h"
 
 namespace strata {
 
@@ -26,18 +26,18 @@ namespace strata {
 class DeviceEvent {
  public:
   virtual ~DeviceEvent() = default;
-  virtual bool query() const = 0;       // done?
-  virtual Status synchronize() = 0;     // blocks until done; the copy's error if it failed
+  virtual bool query() const = 0;    // done?
+  virtual Status synchronize() = 0;  // blocks until done; the copy's error if it failed
 };
 
 struct DeviceStats {
-  uint64_t capacity_bytes = 0;   // device memory the device may hand out (0 = unlimited)
-  uint64_t used_bytes = 0;       // allocated now
-  uint64_t peak_bytes = 0;       // high-water mark of used_bytes (measured, not estimated)
-  uint64_t pinned_bytes = 0;     // pinned host memory allocated now
+  uint64_t capacity_bytes = 0;  // device memory the device may hand out (0 = unlimited)
+  uint64_t used_bytes = 0;      // allocated now
+  uint64_t peak_bytes = 0;      // high-water mark of used_bytes (measured, not estimated)
+  uint64_t pinned_bytes = 0;    // pinned host memory allocated now
   uint64_t peak_pinned_bytes = 0;
-  uint64_t bytes_copied = 0;     // moved by the copy stream (both directions), total
-  double copy_busy_s = 0;        // time the copy engine spent copying
+  uint64_t bytes_copied = 0;  // moved by the copy stream (both directions), total
+  double copy_busy_s = 0;     // time the copy engine spent copying
 };
 
 // Owns its memory pools and its copy stream (thread). All methods are thread-safe.
@@ -77,7 +77,6 @@ class Device {
 
   virtual DeviceStats stats() const = 0;
 };
-
 
 std::unique_ptr<Device> make_cpu_device();
 std::unique_ptr<Device> make_sim_device(const SimDeviceOptions& opts);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,8 +12,6 @@
 #include <filesystem>
 #include <memory>
 #include <utility>
-
-#include <zstd.h>
 
 namespace strata {
 
@@ -63,8 +62,9 @@ File::~File() {
 
 Status File::read_at(uint64_t offset, void* dst, uint64_t n) const {
   if (offset > size_bytes_ || n > size_bytes_ - offset) {
-    return Status::errorf("{}: read of {} bytes at offset {} runs past the end of the file ({} bytes)",
-                          path_, n, offset, size_bytes_);
+    return Status::errorf(
+        "{}: read of {} bytes at offset {} runs past the end of the file ({} bytes)", path_, n,
+        offset, size_bytes_);
   }
   auto* p = static_cast<char*>(dst);
   uint64_t done = 0;
@@ -174,9 +174,10 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const std::string& path_arg) {
                                 : (std::filesystem::path(path).parent_path() / target).string();
   }
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    return Status::errorf("{}: exists and is not a regular file; strata writes only regular "
-                          "files (atomically, through a temporary file)",
-                          path_arg);
+    return Status::errorf(
+        "{}: exists and is not a regular file; strata writes only regular "
+        "files (atomically, through a temporary file)",
+        path_arg);
   }
   remove_stale_temporaries(path);
   AtomicFileWriter w;

@@ -6,12 +6,18 @@ namespace strata {
 
 const char* arch_display_name(Arch a) {
   switch (a) {
-    case Arch::kLlama: return "llama";
-    case Arch::kMistral: return "mistral";
-    case Arch::kQwen2: return "qwen2";
-    case Arch::kQwen3: return "qwen3";
-    case Arch::kMixtral: return "mixtral";
-    case Arch::kQwen3Moe: return "qwen3moe";
+    case Arch::kLlama:
+      return "llama";
+    case Arch::kMistral:
+      return "mistral";
+    case Arch::kQwen2:
+      return "qwen2";
+    case Arch::kQwen3:
+      return "qwen3";
+    case Arch::kMixtral:
+      return "mixtral";
+    case Arch::kQwen3Moe:
+      return "qwen3moe";
   }
   return "?";
 }
@@ -71,8 +77,10 @@ Status moe_from_gguf_metadata(const Metadata& meta, const std::string& p, const 
     return Status::ok();
   }
   if (c->arch != Arch::kLlama && c->arch != Arch::kQwen3Moe) {
-    return Status::errorf("{}: '{}expert_count' = {}, but strata runs experts only for llama "
-                          "(Mixtral) and qwen3moe", source, p, *count);
+    return Status::errorf(
+        "{}: '{}expert_count' = {}, but strata runs experts only for llama "
+        "(Mixtral) and qwen3moe",
+        source, p, *count);
   }
   c->n_expert = *count;
   const auto used = meta_int(meta, p + "expert_used_count");
@@ -156,14 +164,15 @@ Result<ModelConfig> config_from_gguf_metadata(const Metadata& meta, const std::s
   }
   if (c.head_dim % 2 != 0) return Status::errorf("{}: odd head dimension {}", source, c.head_dim);
   if (auto rd = meta_int(meta, p + "rope.dimension_count"); rd && *rd != c.head_dim) {
-    return Status::errorf("{}: partial RoPE (rope.dimension_count {} < head dim {}) is not supported",
-                          source, *rd, c.head_dim);
+    return Status::errorf(
+        "{}: partial RoPE (rope.dimension_count {} < head dim {}) is not supported", source, *rd,
+        c.head_dim);
   }
   c.n_ctx_train = meta_int(meta, p + "context_length").value_or(2048);
   if (c.n_ctx_train <= 0) c.n_ctx_train = 2048;
   c.rope_theta = static_cast<float>(meta_float(meta, p + "rope.freq_base").value_or(10000.0));
-  c.rms_eps = static_cast<float>(
-      meta_float(meta, p + "attention.layer_norm_rms_epsilon").value_or(1e-5));
+  c.rms_eps =
+      static_cast<float>(meta_float(meta, p + "attention.layer_norm_rms_epsilon").value_or(1e-5));
   if (!(c.rope_theta > 0) || !(c.rms_eps > 0)) {
     return Status::errorf("{}: rope.freq_base and layer_norm_rms_epsilon must be positive", source);
   }

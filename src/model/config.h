@@ -27,16 +27,16 @@ enum class RopeStyle { kInterleaved, kNeox };
 
 struct ModelConfig {
   Arch arch = Arch::kLlama;
-  std::string arch_name;        // as the file says: "llama", "qwen2", ...
+  std::string arch_name;  // as the file says: "llama", "qwen2", ...
   int64_t n_layer = 0;
-  int64_t n_embd = 0;           // hidden size
+  int64_t n_embd = 0;  // hidden size
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
-  int64_t head_dim = 0;         // n_embd / n_head unless the file says otherwise (Qwen3)
-  int64_t n_ff = 0;             // FFN hidden size
+  int64_t head_dim = 0;  // n_embd / n_head unless the file says otherwise (Qwen3)
+  int64_t n_ff = 0;      // FFN hidden size
   int64_t n_vocab = 0;
   int64_t n_ctx_train = 0;
-  int64_t sliding_window = 0;   // 0 = full causal attention (Mistral v0.1 uses 4096)
+  int64_t sliding_window = 0;  // 0 = full causal attention (Mistral v0.1 uses 4096)
   float rope_theta = 10000.0f;
   float rms_eps = 1e-5f;
   RopeStyle rope_style = RopeStyle::kInterleaved;

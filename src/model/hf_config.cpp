@@ -1,7 +1,6 @@
 #include "model/hf_config.h"
 
 #include <nlohmann/json.hpp>
-
 #include <regex>
 #include <utility>
 
@@ -85,17 +84,20 @@ Status moe_from_hf_json(const nlohmann::json& j, const std::string& source, Mode
   int64_t step = 1;
   STRATA_TRY(get_int(j, "decoder_sparse_step", &step, source, false, 1 << 20));
   if (step != 1) {
-    return Status::errorf("{}: decoder_sparse_step {} mixes dense and expert layers, which strata "
-                          "does not run (only 1: every layer has experts)", source, step);
+    return Status::errorf(
+        "{}: decoder_sparse_step {} mixes dense and expert layers, which strata "
+        "does not run (only 1: every layer has experts)",
+        source, step);
   }
   if (auto it = j.find("mlp_only_layers"); it != j.end() && !it->is_null()) {
     if (!it->is_array()) {
       return Status::errorf("{}: 'mlp_only_layers' must be a list, got {}", source, it->dump());
     }
     if (!it->empty()) {
-      return Status::errorf("{}: mlp_only_layers {} makes some layers dense, which strata does "
-                            "not run (only an empty list: every layer has experts)",
-                            source, it->dump());
+      return Status::errorf(
+          "{}: mlp_only_layers {} makes some layers dense, which strata does "
+          "not run (only an empty list: every layer has experts)",
+          source, it->dump());
     }
   }
   return check_moe_config(*c, source);
@@ -156,7 +158,8 @@ Result<ModelConfig> config_from_hf_json(const nlohmann::json& j, const std::stri
   STRATA_TRY(get_float(j, "rms_norm_eps", &c.rms_eps, source));
   if (auto sw = j.find("sliding_window"); sw != j.end() && sw->is_number_integer()) {
     bool use = true;
-    if (auto u = j.find("use_sliding_window"); u != j.end() && u->is_boolean()) use = u->get<bool>();
+    if (auto u = j.find("use_sliding_window"); u != j.end() && u->is_boolean())
+      use = u->get<bool>();
     if (use && sw->get<int64_t>() > 0) c.sliding_window = sw->get<int64_t>();
   }
   // Qwen2 configs carry sliding_window but use_sliding_window=false; honour that above.
@@ -166,8 +169,10 @@ Result<ModelConfig> config_from_hf_json(const nlohmann::json& j, const std::stri
   }
   if (auto rs = j.find("rope_scaling"); rs != j.end() && rs->is_object()) {
     std::string type;
-    if (auto t = rs->find("rope_type"); t != rs->end() && t->is_string()) type = t->get<std::string>();
-    if (auto t = rs->find("type"); type.empty() && t != rs->end() && t->is_string()) type = t->get<std::string>();
+    if (auto t = rs->find("rope_type"); t != rs->end() && t->is_string())
+      type = t->get<std::string>();
+    if (auto t = rs->find("type"); type.empty() && t != rs->end() && t->is_string())
+      type = t->get<std::string>();
     if (type == "llama3") {
       c.llama3_rope_scaling = true;
       STRATA_TRY(get_float(*rs, "factor", &c.rope_factor, source));
@@ -176,7 +181,8 @@ Result<ModelConfig> config_from_hf_json(const nlohmann::json& j, const std::stri
       STRATA_TRY(get_int(*rs, "original_max_position_embeddings", &c.rope_original_ctx, source,
                          false, 1 << 24));
       if (c.rope_high_freq_factor <= c.rope_low_freq_factor) {
-        return Status::errorf("{}: rope_scaling high_freq_factor must exceed low_freq_factor", source);
+        return Status::errorf("{}: rope_scaling high_freq_factor must exceed low_freq_factor",
+                              source);
       }
     } else if (!type.empty() && type != "default") {
       return Status::errorf("{}: unsupported rope_scaling type '{}'", source, type);
@@ -238,12 +244,18 @@ const char* hf_model_type(Arch arch) {
 
 const char* hf_architecture(Arch arch) {
   switch (arch) {
-    case Arch::kLlama: return "LlamaForCausalLM";
-    case Arch::kMistral: return "MistralForCausalLM";
-    case Arch::kQwen2: return "Qwen2ForCausalLM";
-    case Arch::kQwen3: return "Qwen3ForCausalLM";
-    case Arch::kMixtral: return "MixtralForCausalLM";
-    case Arch::kQwen3Moe: return "Qwen3MoeForCausalLM";
+    case Arch::kLlama:
+      return "LlamaForCausalLM";
+    case Arch::kMistral:
+      return "MistralForCausalLM";
+    case Arch::kQwen2:
+      return "Qwen2ForCausalLM";
+    case Arch::kQwen3:
+      return "Qwen3ForCausalLM";
+    case Arch::kMixtral:
+      return "MixtralForCausalLM";
+    case Arch::kQwen3Moe:
+      return "Qwen3MoeForCausalLM";
   }
   return "?";
 }

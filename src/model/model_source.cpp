@@ -17,9 +17,12 @@ namespace strata {
 
 const char* model_format_name(ModelFormat f) {
   switch (f) {
-    case ModelFormat::kGguf: return "gguf";
-    case ModelFormat::kSafetensors: return "safetensors";
-    case ModelFormat::kLlama2c: return "llama2.c";
+    case ModelFormat::kGguf:
+      return "gguf";
+    case ModelFormat::kSafetensors:
+      return "safetensors";
+    case ModelFormat::kLlama2c:
+      return "llama2.c";
   }
   return "?";
 }
@@ -41,8 +44,7 @@ Status finish_config(ModelSource* m) {
     m->config.experts_split = m->config.is_moe() && !m->index.find("blk.0.ffn_gate_exps.weight") &&
                               m->index.find("blk.0.ffn_gate.0.weight");
   }
-  return validate_tensors(m->config, m->index, m->path,
-                          m->format == ModelFormat::kSafetensors);
+  return validate_tensors(m->config, m->index, m->path, m->format == ModelFormat::kSafetensors);
 }
 
 // GGUF and llama2.c both come as GGUF-style metadata plus a tensor index.
@@ -112,8 +114,10 @@ Result<ModelSource> open_model(const std::string& path) {
                           path);
   }
   if (f.size_bytes() < 28 || (path.size() < 4 || path.substr(path.size() - 4) != ".bin")) {
-    return Status::errorf("{}: unknown model format (expected a GGUF file, a Hugging Face "
-                          "directory or a llama2.c .bin checkpoint)", path);
+    return Status::errorf(
+        "{}: unknown model format (expected a GGUF file, a Hugging Face "
+        "directory or a llama2.c .bin checkpoint)",
+        path);
   }
   return open_llama2c(path);
 }

@@ -50,8 +50,13 @@ std::vector<TensorPlan> plan_tensors(ModelConfig c, bool stacked) {
   auto add = [&](const TensorSpec& s, int64_t permute_heads = 0) {
     if (s.name.empty() || !s.required) return;
     Fill fill = s.shape.size() == 1 && s.name.find(".bias") == std::string::npos ? Fill::kNorm
-                                                                                   : Fill::kWeight;
-    TensorPlan t{s.name, hf_name_from_gguf(s.name, c.arch), s.shape, fill, permute_heads, {},
+                                                                                 : Fill::kWeight;
+    TensorPlan t{s.name,
+                 hf_name_from_gguf(s.name, c.arch),
+                 s.shape,
+                 fill,
+                 permute_heads,
+                 {},
                  s.shape.size() == 1};
     if (s.name.find(".ffn_gate_inp.") != std::string::npos) t.f32_in_gguf = true;
     out.push_back(std::move(t));
@@ -166,22 +171,38 @@ void random_normal(uint64_t seed, const std::string& key, float* out, int64_t n)
 uint32_t gguf_file_type(DType t) {
   // llama.cpp's llama_ftype: what most of the file's matrices are (informational).
   switch (t) {
-    case DType::kF32: return 0;
-    case DType::kF16: return 1;
-    case DType::kQ4_0: return 2;
-    case DType::kQ4_1: return 3;
-    case DType::kQ8_0: return 7;
-    case DType::kQ5_0: return 8;
-    case DType::kQ5_1: return 9;
-    case DType::kQ2_K: return 10;
-    case DType::kQ3_K: return 12;
-    case DType::kQ4_K: return 14;
-    case DType::kQ5_K: return 16;
-    case DType::kQ6_K: return 18;
-    case DType::kIQ4_NL: return 25;
-    case DType::kIQ4_XS: return 30;
-    case DType::kBF16: return 32;
-    default: return 0;
+    case DType::kF32:
+      return 0;
+    case DType::kF16:
+      return 1;
+    case DType::kQ4_0:
+      return 2;
+    case DType::kQ4_1:
+      return 3;
+    case DType::kQ8_0:
+      return 7;
+    case DType::kQ5_0:
+      return 8;
+    case DType::kQ5_1:
+      return 9;
+    case DType::kQ2_K:
+      return 10;
+    case DType::kQ3_K:
+      return 12;
+    case DType::kQ4_K:
+      return 14;
+    case DType::kQ5_K:
+      return 16;
+    case DType::kQ6_K:
+      return 18;
+    case DType::kIQ4_NL:
+      return 25;
+    case DType::kIQ4_XS:
+      return 30;
+    case DType::kBF16:
+      return 32;
+    default:
+      return 0;
   }
 }
 
@@ -235,7 +256,8 @@ std::vector<float> permute_for_interleaved_rope(const std::vector<float>& hf, in
   return permute_rows(hf, n_heads, cols);
 }
 
-Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, const std::string& path) {
+Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o,
+                         const std::string& path) {
   GgufWriter w;
   for (auto& [k, v] : gguf_model_metadata(c, o.name, o.dtype)) w.set(k, std::move(v));
   for (const auto& [k, v] : o.extra_gguf_meta) w.set(k, v);
@@ -255,14 +277,15 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o, cons
     const DType stored = vector ? DType::kF32 : o.dtype;
     w.add_tensor(t.gguf_name, stored, t.shape,
                  [plan, &o, written, total, vector, stored](AtomicFileWriter& fw) {
-      std::vector<float> v = tensor_values(plan, o);
-      if (vector) round_through(o.dtype, &v);
-      if (plan.permute_heads > 0) v = permute_rows(v, plan.permute_heads, plan.shape[1]);
-      STRATA_TRY(write_values(fw, v, stored));
-      *written += row_bytes(stored, static_cast<int64_t>(v.size()));
-      if (o.on_progress) o.on_progress(*written, total);
-      return Status::ok();
-    });
+                   std::vector<float> v = tensor_values(plan, o);
+                   if (vector) round_through(o.dtype, &v);
+                   if (plan.permute_heads > 0)
+                     v = permute_rows(v, plan.permute_heads, plan.shape[1]);
+                   STRATA_TRY(write_values(fw, v, stored));
+                   *written += row_bytes(stored, static_cast<int64_t>(v.size()));
+                   if (o.on_progress) o.on_progress(*written, total);
+                   return Status::ok();
+                 });
   }
   return w.write(path);
 }
@@ -285,7 +308,9 @@ Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const 
   j["rms_norm_eps"] = c.rms_eps;
   j["tie_word_embeddings"] = c.tied_embeddings;
   j["hidden_act"] = "silu";
-  j["torch_dtype"] = o.dtype == DType::kF32 ? "float32" : o.dtype == DType::kF16 ? "float16" : "bfloat16";
+  j["torch_dtype"] = o.dtype == DType::kF32   ? "float32"
+                     : o.dtype == DType::kF16 ? "float16"
+                                              : "bfloat16";
   if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
   if (c.arch == Arch::kMixtral) {
     j["num_local_experts"] = c.n_expert;
@@ -299,7 +324,8 @@ Status write_random_hf(const ModelConfig& c, const RandomModelOptions& o, const 
     j["mlp_only_layers"] = nlohmann::json::array();
   }
   if (c.llama3_rope_scaling) {
-    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", c.rope_factor},
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_factor},
                          {"low_freq_factor", c.rope_low_freq_factor},
                          {"high_freq_factor", c.rope_high_freq_factor},
                          {"original_max_position_embeddings", c.rope_original_ctx}};

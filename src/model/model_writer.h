@@ -22,8 +22,8 @@ struct RandomModelOptions {
   // GGUF stores 1-D tensors as F32 holding the same values, as llama.cpp's converter does.
   DType dtype = DType::kF16;
   uint64_t seed = 0;
-  float weight_std = 0.02f;     // normal(0, std) for matrices and biases
-  float norm_jitter = 0.0f;     // norms are 1 + jitter * normal(0, 1); 0 gives exactly 1
+  float weight_std = 0.02f;  // normal(0, std) for matrices and biases
+  float norm_jitter = 0.0f;  // norms are 1 + jitter * normal(0, 1); 0 gives exactly 1
   std::string name = "strata-random";
   // Extra GGUF metadata (a tokenizer's tokenizer.ggml.* keys), GGUF only.
   Metadata extra_gguf_meta;

@@ -36,12 +36,23 @@ DType fallback_for_row(DType t, int64_t row_elems) {
   if (row_elems % type_traits(t).block_elems == 0) return t;
   switch (t) {
     case DType::kQ2_K:
-    case DType::kQ3_K: t = DType::kQ4_0; break;
-    case DType::kIQ4_XS: t = DType::kIQ4_NL; break;
-    case DType::kQ4_K: t = DType::kQ5_0; break;
-    case DType::kQ5_K: t = DType::kQ5_1; break;
-    case DType::kQ6_K: t = DType::kQ8_0; break;
-    default: break;
+    case DType::kQ3_K:
+      t = DType::kQ4_0;
+      break;
+    case DType::kIQ4_XS:
+      t = DType::kIQ4_NL;
+      break;
+    case DType::kQ4_K:
+      t = DType::kQ5_0;
+      break;
+    case DType::kQ5_K:
+      t = DType::kQ5_1;
+      break;
+    case DType::kQ6_K:
+      t = DType::kQ8_0;
+      break;
+    default:
+      break;
   }
   return row_elems % type_traits(t).block_elems == 0 ? t : DType::kF16;
 }
@@ -52,7 +63,8 @@ int64_t layer_of(const std::string& name) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Converts `t` (float, any of the files) to `type` into `fw`, rows in chunks of ~16M elements
@@ -95,15 +107,24 @@ Result<QuantMix> parse_quant_mix(const std::string& name) {
     uint32_t file_type;
   };
   static const Entry kMixes[] = {
-      {"Q8_0", "Q8_0", DType::kQ8_0, R::kPlain, 7},       {"Q6_K", "Q6_K", DType::kQ6_K, R::kPlain, 18},
-      {"Q5_K_M", "Q5_K_M", DType::kQ5_K, R::kQ5_K_M, 17}, {"Q5_K", "Q5_K_M", DType::kQ5_K, R::kQ5_K_M, 17},
-      {"Q5_K_S", "Q5_K_S", DType::kQ5_K, R::kQ5_K_S, 16}, {"Q5_1", "Q5_1", DType::kQ5_1, R::kPlain, 9},
-      {"Q5_0", "Q5_0", DType::kQ5_0, R::kPlain, 8},       {"Q4_K_M", "Q4_K_M", DType::kQ4_K, R::kQ4_K_M, 15},
-      {"Q4_K", "Q4_K_M", DType::kQ4_K, R::kQ4_K_M, 15},   {"Q4_K_S", "Q4_K_S", DType::kQ4_K, R::kQ4_K_S, 14},
-      {"Q4_1", "Q4_1", DType::kQ4_1, R::kPlain, 3},       {"Q4_0", "Q4_0", DType::kQ4_0, R::kPlain, 2},
-      {"IQ4_XS", "IQ4_XS", DType::kIQ4_XS, R::kIQ4, 30},  {"IQ4_NL", "IQ4_NL", DType::kIQ4_NL, R::kIQ4, 25},
-      {"Q3_K_L", "Q3_K_L", DType::kQ3_K, R::kQ3_K_L, 13}, {"Q3_K_M", "Q3_K_M", DType::kQ3_K, R::kQ3_K_M, 12},
-      {"Q3_K", "Q3_K_M", DType::kQ3_K, R::kQ3_K_M, 12},   {"Q3_K_S", "Q3_K_S", DType::kQ3_K, R::kQ3_K_S, 11},
+      {"Q8_0", "Q8_0", DType::kQ8_0, R::kPlain, 7},
+      {"Q6_K", "Q6_K", DType::kQ6_K, R::kPlain, 18},
+      {"Q5_K_M", "Q5_K_M", DType::kQ5_K, R::kQ5_K_M, 17},
+      {"Q5_K", "Q5_K_M", DType::kQ5_K, R::kQ5_K_M, 17},
+      {"Q5_K_S", "Q5_K_S", DType::kQ5_K, R::kQ5_K_S, 16},
+      {"Q5_1", "Q5_1", DType::kQ5_1, R::kPlain, 9},
+      {"Q5_0", "Q5_0", DType::kQ5_0, R::kPlain, 8},
+      {"Q4_K_M", "Q4_K_M", DType::kQ4_K, R::kQ4_K_M, 15},
+      {"Q4_K", "Q4_K_M", DType::kQ4_K, R::kQ4_K_M, 15},
+      {"Q4_K_S", "Q4_K_S", DType::kQ4_K, R::kQ4_K_S, 14},
+      {"Q4_1", "Q4_1", DType::kQ4_1, R::kPlain, 3},
+      {"Q4_0", "Q4_0", DType::kQ4_0, R::kPlain, 2},
+      {"IQ4_XS", "IQ4_XS", DType::kIQ4_XS, R::kIQ4, 30},
+      {"IQ4_NL", "IQ4_NL", DType::kIQ4_NL, R::kIQ4, 25},
+      {"Q3_K_L", "Q3_K_L", DType::kQ3_K, R::kQ3_K_L, 13},
+      {"Q3_K_M", "Q3_K_M", DType::kQ3_K, R::kQ3_K_M, 12},
+      {"Q3_K", "Q3_K_M", DType::kQ3_K, R::kQ3_K_M, 12},
+      {"Q3_K_S", "Q3_K_S", DType::kQ3_K, R::kQ3_K_S, 11},
       {"Q2_K", "Q2_K", DType::kQ2_K, R::kQ2_K, 10},
   };
   const std::string n = upper(name);
@@ -129,14 +150,27 @@ DType quant_type_for(const QuantMix& mix, const std::string& name, const QuantMo
     t = mix.base == DType::kQ8_0 ? DType::kQ8_0 : DType::kQ6_K;
   } else if (ends_with(name, ".attn_v.weight")) {
     switch (mix.rule) {
-      case R::kQ2_K: t = shape.n_gqa >= 4 ? DType::kQ4_K : DType::kQ3_K; break;
-      case R::kQ3_K_M: t = i < 2 ? DType::kQ5_K : DType::kQ4_K; break;
-      case R::kQ3_K_L: t = DType::kQ5_K; break;
-      case R::kQ4_K_S: t = i < 4 ? DType::kQ5_K : t; break;
+      case R::kQ2_K:
+        t = shape.n_gqa >= 4 ? DType::kQ4_K : DType::kQ3_K;
+        break;
+      case R::kQ3_K_M:
+        t = i < 2 ? DType::kQ5_K : DType::kQ4_K;
+        break;
+      case R::kQ3_K_L:
+        t = DType::kQ5_K;
+        break;
+      case R::kQ4_K_S:
+        t = i < 4 ? DType::kQ5_K : t;
+        break;
       case R::kQ4_K_M:
-      case R::kQ5_K_M: t = more_bits_layer(i, n) ? DType::kQ6_K : t; break;
-      case R::kIQ4: t = shape.n_gqa >= 4 ? DType::kQ5_K : t; break;
-      default: break;
+      case R::kQ5_K_M:
+        t = more_bits_layer(i, n) ? DType::kQ6_K : t;
+        break;
+      case R::kIQ4:
+        t = shape.n_gqa >= 4 ? DType::kQ5_K : t;
+        break;
+      default:
+        break;
     }
     // "for the 8-expert model, bumping this to Q8_0 trades just ~128MB" (llama.cpp).
     if (shape.n_expert == 8) t = DType::kQ8_0;
@@ -144,14 +178,25 @@ DType quant_type_for(const QuantMix& mix, const std::string& name, const QuantMo
     t = DType::kQ8_0;
   } else if (down) {
     switch (mix.rule) {
-      case R::kQ2_K: t = DType::kQ3_K; break;
-      case R::kQ3_K_M: t = i < n / 16 ? DType::kQ5_K : DType::kQ4_K; break;
-      case R::kQ3_K_L: t = DType::kQ5_K; break;
+      case R::kQ2_K:
+        t = DType::kQ3_K;
+        break;
+      case R::kQ3_K_M:
+        t = i < n / 16 ? DType::kQ5_K : DType::kQ4_K;
+        break;
+      case R::kQ3_K_L:
+        t = DType::kQ5_K;
+        break;
       case R::kQ4_K_S:
-      case R::kIQ4: t = i < n / 8 ? DType::kQ5_K : t; break;
+      case R::kIQ4:
+        t = i < n / 8 ? DType::kQ5_K : t;
+        break;
       case R::kQ4_K_M:
-      case R::kQ5_K_M: t = more_bits_layer(i, n) ? DType::kQ6_K : t; break;
-      default: break;
+      case R::kQ5_K_M:
+        t = more_bits_layer(i, n) ? DType::kQ6_K : t;
+        break;
+      default:
+        break;
     }
   } else if (ends_with(name, ".attn_output.weight") && shape.n_expert == 8) {
     switch (mix.rule) {
@@ -160,15 +205,25 @@ DType quant_type_for(const QuantMix& mix, const std::string& name, const QuantMo
       case R::kQ3_K_M:
       case R::kQ4_K_S:
       case R::kQ4_K_M:
-      case R::kIQ4: t = DType::kQ5_K; break;
-      default: break;
+      case R::kIQ4:
+        t = DType::kQ5_K;
+        break;
+      default:
+        break;
     }
   } else if (ends_with(name, ".attn_output.weight")) {
     switch (mix.rule) {
-      case R::kQ2_K: t = DType::kQ3_K; break;
-      case R::kQ3_K_M: t = DType::kQ4_K; break;
-      case R::kQ3_K_L: t = DType::kQ5_K; break;
-      default: break;
+      case R::kQ2_K:
+        t = DType::kQ3_K;
+        break;
+      case R::kQ3_K_M:
+        t = DType::kQ4_K;
+        break;
+      case R::kQ3_K_L:
+        t = DType::kQ5_K;
+        break;
+      default:
+        break;
     }
   }
   return fallback_for_row(t, row_elems);
@@ -207,11 +262,13 @@ Status quantize_model(const ModelSource& src, const QuantMix& mix, const std::st
       const bool qwen =
           c.arch == Arch::kQwen2 || c.arch == Arch::kQwen3 || c.arch == Arch::kQwen3Moe;
       const std::string pre = qwen ? "qwen2" : "llama-bpe";
-      STRATA_ASSIGN_OR_RETURN(vocab, gguf_vocab_from_tokenizer_json(src.tokenizer_json, pre, c.n_vocab));
+      STRATA_ASSIGN_OR_RETURN(vocab,
+                              gguf_vocab_from_tokenizer_json(src.tokenizer_json, pre, c.n_vocab));
     } else if (std::filesystem::is_regular_file(vocab_gguf, ec)) {
       STRATA_ASSIGN_OR_RETURN(vocab, gguf_vocab_from_gguf(vocab_gguf, c.n_vocab));
     } else {
-      return Status::errorf("{}: no tokenizer.json (or tokenizer.gguf) to carry into the GGUF", src.path);
+      return Status::errorf("{}: no tokenizer.json (or tokenizer.gguf) to carry into the GGUF",
+                            src.path);
     }
     for (auto& [k, v] : vocab) w.set(k, std::move(v));
   } else {
@@ -290,13 +347,14 @@ Status quantize_model(const ModelSource& src, const QuantMix& mix, const std::st
     int64_t permute_heads = 0;
     if (interleave && ends_with(o.name, ".attn_q.weight")) permute_heads = c.n_head;
     if (interleave && ends_with(o.name, ".attn_k.weight")) permute_heads = c.n_head_kv;
-    w.add_tensor(o.name, type, o.shape, [o, type, permute_heads, files, done, total,
-                                         &opts](AtomicFileWriter& fw) {
-      for (const TensorInfo* t : o.parts) {
-        STRATA_TRY(write_quantized(*t, type, permute_heads, *files, fw, opts, done.get(), total));
-      }
-      return Status::ok();
-    });
+    w.add_tensor(o.name, type, o.shape,
+                 [o, type, permute_heads, files, done, total, &opts](AtomicFileWriter& fw) {
+                   for (const TensorInfo* t : o.parts) {
+                     STRATA_TRY(write_quantized(*t, type, permute_heads, *files, fw, opts,
+                                                done.get(), total));
+                   }
+                   return Status::ok();
+                 });
   }
   return w.write(out);
 }

@@ -21,7 +21,18 @@ struct ModelSource;
 // matrices (Q8_0, Q6_K, Q5_1, Q5_0, Q4_1, Q4_0, IQ4_NL, IQ4_XS), with the output head and the
 // tensors llama.cpp gives more bits chosen by its rules (quant_type_for).
 struct QuantMix {
-  enum class Rule { kPlain, kQ2_K, kQ3_K_S, kQ3_K_M, kQ3_K_L, kQ4_K_S, kQ4_K_M, kQ5_K_S, kQ5_K_M, kIQ4 };
+  enum class Rule {
+    kPlain,
+    kQ2_K,
+    kQ3_K_S,
+    kQ3_K_M,
+    kQ3_K_L,
+    kQ4_K_S,
+    kQ4_K_M,
+    kQ5_K_S,
+    kQ5_K_M,
+    kIQ4
+  };
   std::string name;  // canonical, upper case ("Q4_K_M" for "q4_k")
   DType base;        // the type of most matrices
   Rule rule = Rule::kPlain;
@@ -42,9 +53,9 @@ struct QuantModelShape {
 // output head Q6_K (Q8_0 for Q8_0); attn_v, attn_output and ffn_down of some layers more bits
 // by the mix's rule (stacked experts' ffn_down_exps as ffn_down; an 8-expert model's attn_k
 // and attn_v Q8_0 and its attn_output Q5_K in the low-bit mixes, as llama.cpp has it for
-// Mixtral); expert routers (ffn_gate_inp) stay F32; a type whose blocks do not divide the row falls back as llama.cpp's does
-// (to Q4_0, IQ4_NL, Q5_0, Q5_1 or Q8_0, else F16; llama-quantize refuses such a row for the
-// 32-element types, strata writes it F16).
+// Mixtral); expert routers (ffn_gate_inp) stay F32; a type whose blocks do not divide the row falls
+// back as llama.cpp's does (to Q4_0, IQ4_NL, Q5_0, Q5_1 or Q8_0, else F16; llama-quantize refuses
+// such a row for the 32-element types, strata writes it F16).
 DType quant_type_for(const QuantMix& mix, const std::string& name, const QuantModelShape& shape,
                      int64_t row_elems);
 

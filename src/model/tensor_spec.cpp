@@ -77,10 +77,11 @@ Status check(const TensorSpec& spec, const TensorIndex& index, const std::string
                           shape_to_string(t->shape), shape_to_string(spec.shape));
   }
   if (!t->dtype) {
-    return Status::errorf("{}: tensor {} has type {}, which strata cannot compute with yet "
-                          "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, "
-                          "Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
-                          source, name, t->dtype_name);
+    return Status::errorf(
+        "{}: tensor {} has type {}, which strata cannot compute with yet "
+        "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, "
+        "Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
+        source, name, t->dtype_name);
   }
   return Status::ok();
 }

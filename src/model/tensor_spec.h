@@ -16,8 +16,25 @@ namespace strata {
 // kUpExps the same, kDownExps [E, n_embd, n_ff_exp]) or split, one tensor per expert, in the
 // specs after kCount (expert_spec_index).
 enum class LayerTensor : int {
-  kAttnNorm, kWq, kWk, kWv, kBq, kBk, kBv, kQNorm, kKNorm, kWo,
-  kFfnNorm, kGate, kUp, kDown, kRouter, kGateExps, kUpExps, kDownExps, kCount
+  kAttnNorm,
+  kWq,
+  kWk,
+  kWv,
+  kBq,
+  kBk,
+  kBv,
+  kQNorm,
+  kKNorm,
+  kWo,
+  kFfnNorm,
+  kGate,
+  kUp,
+  kDown,
+  kRouter,
+  kGateExps,
+  kUpExps,
+  kDownExps,
+  kCount
 };
 constexpr int kLayerTensorCount = static_cast<int>(LayerTensor::kCount);
 
@@ -25,8 +42,8 @@ enum class GlobalTensor : int { kTokEmbd, kOutputNorm, kOutput, kRopeFreqs, kCou
 constexpr int kGlobalTensorCount = static_cast<int>(GlobalTensor::kCount);
 
 struct TensorSpec {
-  std::string name;             // empty: this architecture has no such tensor
-  std::vector<int64_t> shape;   // row-major, [n_out, n_in] for weights
+  std::string name;            // empty: this architecture has no such tensor
+  std::vector<int64_t> shape;  // row-major, [n_out, n_in] for weights
   bool required = true;
 };
 

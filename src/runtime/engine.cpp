@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "runtime/session_state.h"
 
@@ -43,8 +43,7 @@ Status check_generate_options(const GenerateOptions& o) {
     return Status::errorf("--min-p must be in [0, 1], got {}", s.min_p);
   }
   if (!std::isfinite(s.repeat_penalty) || s.repeat_penalty <= 0) {
-    return Status::errorf("--repeat-penalty must be a finite number > 0, got {}",
-                          s.repeat_penalty);
+    return Status::errorf("--repeat-penalty must be a finite number > 0, got {}", s.repeat_penalty);
   }
   if (s.repeat_last_n < 0) {
     return Status::errorf("--repeat-last-n must be >= 0, got {}", s.repeat_last_n);
@@ -84,9 +83,11 @@ StreamSummary summarize_stream(const GenerateStats& st) {
   for (auto& [layer, v] : per_layer) {
     std::sort(v.begin(), v.end());
     s.streamed_layers.push_back(layer);
-    s.per_layer_load_s.push_back(v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
+    s.per_layer_load_s.push_back(v.size() % 2 ? v[v.size() / 2]
+                                              : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
   }
-  if (s.n_decode_steps > 0) s.bytes_per_token = static_cast<double>(s.bytes_streamed) / s.n_decode_steps;
+  if (s.n_decode_steps > 0)
+    s.bytes_per_token = static_cast<double>(s.bytes_streamed) / s.n_decode_steps;
   if (s.transfer_s > 0) s.stream_gbps = s.bytes_streamed / s.transfer_s / 1e9;
   if (s.wall_s > 0) {
     s.stall_fraction = s.stall_s / s.wall_s;

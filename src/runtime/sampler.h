@@ -11,7 +11,6 @@
 
 namespace strata {
 
-
 // Not thread-safe; one per sequence.
 class Sampler {
  public:

@@ -18,9 +18,12 @@ Transformer::Transformer(const ModelConfig& config, WeightStore& store, ThreadPo
   const WeightView& freqs = store_.globals()[GlobalTensor::kRopeFreqs];
   for (int64_t i = 0; i < half; ++i) {
     // Same expression as llama2.c's run.c, so stories260K matches it to the last bits we can.
-    float freq = 1.0f / powf(c_.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c_.head_dim));
-    if (!freqs.empty()) freq /= static_cast<const float*>(freqs.data)[i];
-    else freq /= div[i];
+    float freq =
+        1.0f / powf(c_.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c_.head_dim));
+    if (!freqs.empty())
+      freq /= static_cast<const float*>(freqs.data)[i];
+    else
+      freq /= div[i];
     rope_inv_freq_[i] = freq;
   }
   const int64_t b = max_batch_;
@@ -71,8 +74,8 @@ void Transformer::attention(int64_t n_tok, int64_t layer) {
         const int64_t p = tok_pos_[t];  // this token's position
         const KvCache& kv = *tok_kv_[t];
         const DType type = kv.dtype();
-        const int64_t first = c_.sliding_window > 0 && p >= c_.sliding_window
-                                  ? p - c_.sliding_window + 1 : 0;
+        const int64_t first =
+            c_.sliding_window > 0 && p >= c_.sliding_window ? p - c_.sliding_window + 1 : 0;
         const float* q = q_.data() + t * q_dim + h * hd;
         // This head's slice of a cached row: whole elements (F32, F16) or whole blocks
         // (Q8_0: check_kv_type asks head_dim % 32 == 0).
@@ -135,7 +138,8 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     n += len;
   }
   if (n == 0) return Status::error("forward: no tokens");
-  if (n > max_batch_) return Status::errorf("forward: {} tokens exceed the batch of {}", n, max_batch_);
+  if (n > max_batch_)
+    return Status::errorf("forward: {} tokens exceed the batch of {}", n, max_batch_);
   tok_pos_.clear();
   tok_kv_.clear();
   for (const SeqInput& s : seqs) {
@@ -170,7 +174,8 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     const LayerWeights& L = *w;
     // Attention block.
     const float* attn_norm = static_cast<const float*>(L[LayerTensor::kAttnNorm].data);
-    for (int64_t t = 0; t < n; ++t) rmsnorm(xb_.data() + t * d, x_.data() + t * d, attn_norm, d, c_.rms_eps);
+    for (int64_t t = 0; t < n; ++t)
+      rmsnorm(xb_.data() + t * d, x_.data() + t * d, attn_norm, d, c_.rms_eps);
     {
       MatmulInput normed(xb_.data(), n, d);  // quantized once for q, k and v
       matmul(pool_, L[LayerTensor::kWq], normed, q_.data());
@@ -212,7 +217,8 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
     // Feed-forward block (SwiGLU).
     const float* ffn_norm = static_cast<const float*>(L[LayerTensor::kFfnNorm].data);
-    for (int64_t t = 0; t < n; ++t) rmsnorm(xb_.data() + t * d, x_.data() + t * d, ffn_norm, d, c_.rms_eps);
+    for (int64_t t = 0; t < n; ++t)
+      rmsnorm(xb_.data() + t * d, x_.data() + t * d, ffn_norm, d, c_.rms_eps);
     if (moe_) {
       moe_->forward(pool_, L, xb_.data(), n, xb_.data());
     } else {

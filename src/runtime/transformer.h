@@ -65,8 +65,8 @@ class Transformer {
   ThreadPool& pool_;
   int64_t n_ctx_, max_batch_;
   std::vector<float> rope_inv_freq_;  // [head_dim/2]
-  std::unique_ptr<KvCache> own_kv_;  // for the single-sequence forward(), made on first use
-  std::unique_ptr<MoeFfn> moe_;      // mixture-of-experts layers' FFN and its scratch
+  std::unique_ptr<KvCache> own_kv_;   // for the single-sequence forward(), made on first use
+  std::unique_ptr<MoeFfn> moe_;       // mixture-of-experts layers' FFN and its scratch
   // Per batch token: its position and its sequence's cache.
   std::vector<int64_t> tok_pos_;
   std::vector<KvCache*> tok_kv_;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "strata/options.h"
 #include "core/status.h"
+#include "strata/options.h"
 
 namespace strata {
 
@@ -24,7 +24,6 @@ struct ReadRequest {
 };
 
 constexpr uint64_t kDirectIoAlignBytes = 4096;
-
 
 // Reads model files. read() may be called from several threads at once.
 class FileReader {
@@ -43,11 +42,11 @@ class FileReader {
 
 // Faults to inject, for tests. Offsets are absolute file offsets of file 0.. any file.
 struct FaultPlan {
-  int64_t eio_at_offset = -1;       // a read covering this offset fails with EIO
-  int64_t short_at_offset = -1;     // a read covering this offset comes back short
-  int64_t shrink_to_bytes = -1;     // the file behaves as if truncated to this size
-  int64_t fail_after_reads = -1;    // the N-th read() call (0-based) and later fail with EIO
-  double delay_ms = 0;              // added to every read() call
+  int64_t eio_at_offset = -1;     // a read covering this offset fails with EIO
+  int64_t short_at_offset = -1;   // a read covering this offset comes back short
+  int64_t shrink_to_bytes = -1;   // the file behaves as if truncated to this size
+  int64_t fail_after_reads = -1;  // the N-th read() call (0-based) and later fail with EIO
+  double delay_ms = 0;            // added to every read() call
 };
 std::unique_ptr<FileReader> make_faulty_reader(std::unique_ptr<FileReader> inner,
                                                const FaultPlan& plan);

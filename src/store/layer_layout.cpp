@@ -38,8 +38,8 @@ LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs,
     const uint64_t begin = align_down(t->offset, kDirectIoAlignBytes);
     const uint64_t end = align_up(t->offset + t->nbytes, kDirectIoAlignBytes);
     Extent* last = L.extents.empty() ? nullptr : &L.extents.back();
-    if (last && last->file_index == t->file_index && begin <= last->file_offset + last->nbytes + kMaxGapBytes &&
-        begin >= last->file_offset) {
+    if (last && last->file_index == t->file_index &&
+        begin <= last->file_offset + last->nbytes + kMaxGapBytes && begin >= last->file_offset) {
       const uint64_t new_end = std::max(end, last->file_offset + last->nbytes);
       slot += new_end - (last->file_offset + last->nbytes);
       last->nbytes = new_end - last->file_offset;
@@ -70,7 +70,8 @@ LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs,
 
 std::vector<ReadRequest> layout_reads(const LayerLayout& layout, char* base) {
   std::vector<ReadRequest> r;
-  for (const Extent& e : layout.extents) r.push_back({e.file_index, e.file_offset, e.nbytes, base + e.slot_offset});
+  for (const Extent& e : layout.extents)
+    r.push_back({e.file_index, e.file_offset, e.nbytes, base + e.slot_offset});
   return r;
 }
 
@@ -82,8 +83,8 @@ void finalize_layout(const LayerLayout& layout, char* base) {
     if (!p.widen) continue;
     // The source may be misaligned: convert from an aligned copy.
     std::vector<char> raw(src, src + p.info->nbytes);
-    type_traits(*p.info->dtype).to_float(raw.data(), reinterpret_cast<float*>(base + p.side_offset),
-                                        p.info->n_elements());
+    type_traits(*p.info->dtype)
+        .to_float(raw.data(), reinterpret_cast<float*>(base + p.side_offset), p.info->n_elements());
   }
 }
 

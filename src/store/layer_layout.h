@@ -39,7 +39,9 @@ struct LayerLayout {
   uint64_t tensor_bytes = 0;         // sum of the tensors' own bytes
 
   // Layers whose tensors are scattered (reads would waste more than a quarter) stream badly.
-  bool streams_well() const { return extents.size() <= 8 && read_bytes <= tensor_bytes * 5 / 4 + (256 << 10); }
+  bool streams_well() const {
+    return extents.size() <= 8 && read_bytes <= tensor_bytes * 5 / 4 + (256 << 10);
+  }
 };
 
 // Lays out the tensors named by `specs` (missing optional tensors are skipped).

@@ -10,9 +10,12 @@ namespace strata {
 
 const char* tier_name(Tier t) {
   switch (t) {
-    case Tier::kDevice: return "device";
-    case Tier::kHost: return "ram";
-    case Tier::kDisk: return "disk";
+    case Tier::kDevice:
+      return "device";
+    case Tier::kHost:
+      return "ram";
+    case Tier::kDisk:
+      return "disk";
   }
   return "?";
 }
@@ -26,18 +29,26 @@ std::string format_bytes(uint64_t b) {
 
 Result<uint64_t> parse_bytes(const std::string& text) {
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0) return Status::errorf("'{}' is not a size (examples: 512M, 2G, 1.5GiB, 1000000)", text);
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
+  if (i == 0)
+    return Status::errorf("'{}' is not a size (examples: 512M, 2G, 1.5GiB, 1000000)", text);
   double v = std::strtod(text.substr(0, i).c_str(), nullptr);
   std::string unit = text.substr(i);
   for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   double mul = 1;
-  if (unit.empty() || unit == "b") mul = 1;
-  else if (unit == "k" || unit == "kb" || unit == "kib") mul = 1024.0;
-  else if (unit == "m" || unit == "mb" || unit == "mib") mul = 1024.0 * 1024;
-  else if (unit == "g" || unit == "gb" || unit == "gib") mul = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "tb" || unit == "tib") mul = 1024.0 * 1024 * 1024 * 1024;
-  else return Status::errorf("'{}': unknown size unit '{}' (use K, M, G or T)", text, unit);
+  if (unit.empty() || unit == "b")
+    mul = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib")
+    mul = 1024.0;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    mul = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    mul = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tb" || unit == "tib")
+    mul = 1024.0 * 1024 * 1024 * 1024;
+  else
+    return Status::errorf("'{}': unknown size unit '{}' (use K, M, G or T)", text, unit);
   double bytes = v * mul;
   if (!(bytes >= 0) || bytes > 1.8e19) return Status::errorf("'{}' is out of range", text);
   return static_cast<uint64_t>(bytes);
@@ -63,9 +74,12 @@ std::string PlacementPlan::describe() const {
 
 const char* resident_policy_name(ResidentPolicy p) {
   switch (p) {
-    case ResidentPolicy::kFirst: return "first";
-    case ResidentPolicy::kFirstLast: return "first-last";
-    case ResidentPolicy::kSpread: return "spread";
+    case ResidentPolicy::kFirst:
+      return "first";
+    case ResidentPolicy::kFirstLast:
+      return "first-last";
+    case ResidentPolicy::kSpread:
+      return "spread";
   }
   return "?";
 }
@@ -116,13 +130,18 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
   const int64_t n_layer = static_cast<int64_t>(in.layer_bytes.size());
   PlacementPlan p;
   p.prefetch = o.prefetch;
-  if (o.offload_to == "ram") p.offload_tier = Tier::kHost;
-  else if (o.offload_to == "disk") p.offload_tier = Tier::kDisk;
-  else if (o.offload_to == "auto") p.offload_tier = in.device_shares_host ? Tier::kDisk : Tier::kHost;
-  else return Status::errorf("--offload-to must be ram, disk or auto, got '{}'", o.offload_to);
+  if (o.offload_to == "ram")
+    p.offload_tier = Tier::kHost;
+  else if (o.offload_to == "disk")
+    p.offload_tier = Tier::kDisk;
+  else if (o.offload_to == "auto")
+    p.offload_tier = in.device_shares_host ? Tier::kDisk : Tier::kHost;
+  else
+    return Status::errorf("--offload-to must be ram, disk or auto, got '{}'", o.offload_to);
 
   uint64_t vram_budget = o.vram_budget_bytes;
-  if (in.device_capacity_bytes > 0 && (vram_budget == 0 || vram_budget > in.device_capacity_bytes)) {
+  if (in.device_capacity_bytes > 0 &&
+      (vram_budget == 0 || vram_budget > in.device_capacity_bytes)) {
     vram_budget = in.device_capacity_bytes;
   }
   auto fits = [&](const Cost& c) {
@@ -159,9 +178,10 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
         n_res, n_layer - n_res, format_bytes(c.ram), format_bytes(o.ram_budget_bytes));
   }
   if (vram_budget > 0 && c.device > vram_budget) {
-    return Status::errorf("the plan ({} resident layers) needs {} of device memory, more than the "
-                          "{} available: lower --gpu-layers",
-                          n_res, format_bytes(c.device), format_bytes(vram_budget));
+    return Status::errorf(
+        "the plan ({} resident layers) needs {} of device memory, more than the "
+        "{} available: lower --gpu-layers",
+        n_res, format_bytes(c.device), format_bytes(vram_budget));
   }
   return p;
 }

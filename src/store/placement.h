@@ -7,39 +7,36 @@
 #include <vector>
 
 #include "backend/device.h"
-#include "strata/options.h"
 #include "core/status.h"
 #include "store/file_reader.h"
+#include "strata/options.h"
 
 namespace strata {
-
-
-
 
 // Memory the rest of the engine needs besides weights (KV cache, scratch), for budgets.
 struct PlanInputs {
   std::vector<uint64_t> layer_bytes;  // bytes a layer occupies in compute memory
   uint64_t globals_bytes = 0;
-  uint64_t slot_bytes = 0;            // largest streamed layer layout
-  uint64_t runtime_bytes = 0;         // KV cache + scratch, in host RAM
+  uint64_t slot_bytes = 0;     // largest streamed layer layout
+  uint64_t runtime_bytes = 0;  // KV cache + scratch, in host RAM
   bool device_shares_host = true;
-  uint64_t device_capacity_bytes = 0; // 0 = unlimited
+  uint64_t device_capacity_bytes = 0;  // 0 = unlimited
 };
 
 struct PlacementPlan {
-  std::vector<Tier> layer_tier;       // [n_layer]
+  std::vector<Tier> layer_tier;  // [n_layer]
   Tier offload_tier = Tier::kDisk;
   int prefetch = 1;
-  int n_slots = 0;                    // prefetch + 1 when any layer streams, else 0
+  int n_slots = 0;  // prefetch + 1 when any layer streams, else 0
   uint64_t slot_bytes = 0;
-  uint64_t device_bytes = 0;          // globals + resident layers + slots
-  uint64_t host_bytes = 0;            // host-tier layers (+ staging when not shared)
-  uint64_t disk_bytes = 0;            // disk-tier layers
-  std::string auto_note;              // how "auto" decided, "" if nothing was automatic
+  uint64_t device_bytes = 0;  // globals + resident layers + slots
+  uint64_t host_bytes = 0;    // host-tier layers (+ staging when not shared)
+  uint64_t disk_bytes = 0;    // disk-tier layers
+  std::string auto_note;      // how "auto" decided, "" if nothing was automatic
 
   int64_t n_resident() const;
   int64_t n_streamed() const { return static_cast<int64_t>(layer_tier.size()) - n_resident(); }
-  std::string describe() const;       // the resolved plan, printed at start-up
+  std::string describe() const;  // the resolved plan, printed at start-up
 };
 
 // Resolves the options against the model's sizes. Errors when explicit choices do not fit

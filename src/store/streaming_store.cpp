@@ -38,9 +38,11 @@ std::string auto_pack_dir(const ModelSource& m) {
 
 }  // namespace
 
-Result<std::unique_ptr<StreamingStore>> StreamingStore::create(
-    const ModelSource& model, const PlacementOptions& opts, Device& device, uint64_t runtime_bytes,
-    std::unique_ptr<FileReader> reader) {
+Result<std::unique_ptr<StreamingStore>> StreamingStore::create(const ModelSource& model,
+                                                               const PlacementOptions& opts,
+                                                               Device& device,
+                                                               uint64_t runtime_bytes,
+                                                               std::unique_ptr<FileReader> reader) {
   std::unique_ptr<StreamingStore> s(new StreamingStore(model, device));
   STRATA_TRY(s->init(opts, runtime_bytes, std::move(reader)));
   return s;
@@ -54,7 +56,8 @@ Result<PlacementPlan> StreamingStore::plan_only(const ModelSource& model,
   PlanInputs in;
   for (int64_t l = 0; l < model.config.n_layer; ++l) {
     auto specs = layer_tensor_specs(model.config, l);
-    const LayerLayout L = make_layer_layout(*s->index_, specs.data(), static_cast<int>(specs.size()));
+    const LayerLayout L =
+        make_layer_layout(*s->index_, specs.data(), static_cast<int>(specs.size()));
     in.layer_bytes.push_back(L.total_bytes);
     in.slot_bytes = std::max(in.slot_bytes, L.total_bytes);
   }
@@ -126,9 +129,10 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
           if (!existing) return existing.status();
         } else {
           // A read-only or full cache costs extra reads, not the run.
-          STRATA_LOG_WARN("cannot write the layer pack ({}); streaming from {} instead, reading "
-                          "extra bytes between its tensors",
-                          written.message(), model_.path);
+          STRATA_LOG_WARN(
+              "cannot write the layer pack ({}); streaming from {} instead, reading "
+              "extra bytes between its tensors",
+              written.message(), model_.path);
         }
       } else {
         STRATA_LOG_INFO("streaming from the cached layer pack {}", dir);
@@ -214,8 +218,10 @@ StreamingStore::~StreamingStore() {
 
 std::string StreamingStore::io_description() const {
   std::string s = reader_ ? reader_->describe() : "none";
-  if (pack_) s += ", layer pack " + pack_->dir + (verify_ ? " (checksums verified)" : "");
-  else s += ", from the model file";
+  if (pack_)
+    s += ", layer pack " + pack_->dir + (verify_ ? " (checksums verified)" : "");
+  else
+    s += ", from the model file";
   return s;
 }
 
@@ -228,11 +234,11 @@ Status StreamingStore::read_layout(const LayerLayout& layout, int64_t layer, cha
     const Extent& e = layout.extents.front();
     const uint64_t got = xxh64_of(host + e.slot_offset + (r.offset - e.file_offset), r.nbytes);
     if (got != r.xxh64) {
-      return Status::errorf("{}: checksum mismatch in {} (xxh64 {:016x}, manifest says {:016x}): "
-                            "the pack is corrupt, convert again",
-                            pack_->data_path, layer < 0 ? std::string("the globals")
-                                                        : "layer " + std::to_string(layer),
-                            got, r.xxh64);
+      return Status::errorf(
+          "{}: checksum mismatch in {} (xxh64 {:016x}, manifest says {:016x}): "
+          "the pack is corrupt, convert again",
+          pack_->data_path,
+          layer < 0 ? std::string("the globals") : "layer " + std::to_string(layer), got, r.xxh64);
     }
   }
   finalize_layout(layout, host);
@@ -241,7 +247,9 @@ Status StreamingStore::read_layout(const LayerLayout& layout, int64_t layer, cha
 
 Result<char*> StreamingStore::load_resident(const LayerLayout& layout, int64_t layer) {
   auto mem = device_.alloc(std::max<uint64_t>(layout.total_bytes, 1));
-  if (!mem) return mem.status().with_context(layer < 0 ? "allocating the globals" : "allocating layer " + std::to_string(layer));
+  if (!mem)
+    return mem.status().with_context(layer < 0 ? "allocating the globals"
+                                               : "allocating layer " + std::to_string(layer));
   char* dev = static_cast<char*>(*mem);
   device_allocs_.push_back(dev);
   if (layout.total_bytes == 0) return dev;
@@ -292,7 +300,8 @@ void StreamingStore::pump_locked() {
     int pending = 0, free_slot = -1;
     for (size_t i = 0; i < slots_.size(); ++i) {
       SlotState st = slots_[i].state;
-      if (st == SlotState::kLoading || st == SlotState::kCopying || st == SlotState::kReady) ++pending;
+      if (st == SlotState::kLoading || st == SlotState::kCopying || st == SlotState::kReady)
+        ++pending;
       if (st == SlotState::kFree && free_slot < 0) free_slot = static_cast<int>(i);
     }
     if (pending >= lookahead || free_slot < 0) return;
@@ -323,7 +332,8 @@ Result<const LayerWeights*> StreamingStore::acquire(int64_t layer) {
       }
       if (slot >= 0) break;
       bool any_busy = false;
-      for (const Slot& s : slots_) any_busy |= s.state == SlotState::kLoading || s.state == SlotState::kCopying;
+      for (const Slot& s : slots_)
+        any_busy |= s.state == SlotState::kLoading || s.state == SlotState::kCopying;
       if (!any_busy) return Status::errorf("layer {}: every streaming slot is in use", layer);
       cv_.wait(lock);
     }
@@ -331,7 +341,8 @@ Result<const LayerWeights*> StreamingStore::acquire(int64_t layer) {
     next_ = (static_cast<size_t>(stream_pos_[layer]) + 1) % streamed_.size();
   }
   Slot& s = slots_[slot];
-  cv_.wait(lock, [&] { return s.state == SlotState::kReady || s.state == SlotState::kFailed || stop_; });
+  cv_.wait(lock,
+           [&] { return s.state == SlotState::kReady || s.state == SlotState::kFailed || stop_; });
   const double waited = now_seconds() - t0;
   if (s.state != SlotState::kReady) {
     Status err = s.state == SlotState::kFailed ? s.error : Status::error("store is shutting down");

@@ -40,8 +40,8 @@ class StreamingStore final : public WeightStore {
   // The plan create() would make, without allocating or reading anything (the layer layouts
   // of the model file or pack only), so a caller can try several settings against a budget.
   [[nodiscard]] static Result<PlacementPlan> plan_only(const ModelSource& model,
-                                                       const PlacementOptions& opts,
-                                                       Device& device, uint64_t runtime_bytes);
+                                                       const PlacementOptions& opts, Device& device,
+                                                       uint64_t runtime_bytes);
 
   Result<const LayerWeights*> acquire(int64_t layer) override;
   void release(int64_t layer) override;
@@ -56,7 +56,7 @@ class StreamingStore final : public WeightStore {
   enum class SlotState { kFree, kLoading, kCopying, kReady, kInUse, kFailed };
   struct Slot {
     char* device_mem = nullptr;
-    char* staging = nullptr;     // pinned; only for disk loads into non-host device memory
+    char* staging = nullptr;  // pinned; only for disk loads into non-host device memory
     int64_t layer = -1;
     SlotState state = SlotState::kFree;
     Status error;
@@ -67,7 +67,8 @@ class StreamingStore final : public WeightStore {
   };
 
   StreamingStore(const ModelSource& model, Device& device) : model_(model), device_(device) {}
-  Status init(const PlacementOptions& opts, uint64_t runtime_bytes, std::unique_ptr<FileReader> reader);
+  Status init(const PlacementOptions& opts, uint64_t runtime_bytes,
+              std::unique_ptr<FileReader> reader);
   Status choose_source(const PlacementOptions& opts);
   // Reads a layer (or the globals) from disk into host-visible memory at `host` and
   // finalizes it; verifies the pack checksum when asked.
@@ -86,24 +87,24 @@ class StreamingStore final : public WeightStore {
   std::unique_ptr<FileReader> reader_;
   std::optional<LayerPack> pack_;
   bool verify_ = false;
-  const TensorIndex* index_ = nullptr;     // model's or pack's
-  std::vector<LayerLayout> layouts_;       // [n_layer]
+  const TensorIndex* index_ = nullptr;  // model's or pack's
+  std::vector<LayerLayout> layouts_;    // [n_layer]
   LayerLayout globals_layout_;
-  std::vector<char*> device_allocs_;       // to free
+  std::vector<char*> device_allocs_;  // to free
   std::vector<char*> pinned_allocs_;
   GlobalWeights globals_;
   std::vector<LayerWeights> resident_views_;  // [n_layer], resident layers only
-  std::vector<char*> host_tier_;           // [n_layer], pinned copies of host-tier layers
+  std::vector<char*> host_tier_;              // [n_layer], pinned copies of host-tier layers
 
-  std::vector<int64_t> streamed_;          // streamed layers, ascending
-  std::vector<int64_t> stream_pos_;        // [n_layer] index into streamed_ or -1
-  size_t next_ = 0;                        // next streamed_ index to prefetch
+  std::vector<int64_t> streamed_;    // streamed layers, ascending
+  std::vector<int64_t> stream_pos_;  // [n_layer] index into streamed_ or -1
+  size_t next_ = 0;                  // next streamed_ index to prefetch
 
   std::mutex mu_;
-  std::condition_variable cv_;             // slot state changes
+  std::condition_variable cv_;  // slot state changes
   std::condition_variable io_cv_, done_cv_;
-  std::deque<int> io_queue_;               // slots to load, FIFO
-  std::deque<int> copy_queue_;             // slots whose copy is in flight
+  std::deque<int> io_queue_;    // slots to load, FIFO
+  std::deque<int> copy_queue_;  // slots whose copy is in flight
   std::vector<Slot> slots_;
   std::vector<LayerLoad> loads_;
   bool stop_ = false;

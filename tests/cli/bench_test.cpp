@@ -2,24 +2,22 @@
 // streamed bytes against the model's layer sizes, a well-formed SVG plot, the markdown and
 // csv reports, and the probe.
 #include <gtest/gtest.h>
-
-#include <algorithm>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-
-#include "cli/cli_util.h"
 #include <regex>
 #include <set>
 #include <sstream>
 
+#include "cli/cli_util.h"
+
 namespace strata {
 namespace {
-
 
 using test::CliOutput;
 using Output = test::CliOutput;
@@ -202,9 +200,11 @@ TEST(Bench, JsonSweepHasEveryFieldAndConsistentFigures) {
 
 TEST(Bench, SweepsTheResidentPolicy) {
   const std::string svg_path = dir() + "/keep.svg";
-  Output o = run("bench -m " + tiny_model() +
-                 " --gpu-layers 5,3 --offload-to disk --prefetch 1 --keep first,spread,first-last -t 1"
-                 " -p 4 -n 3 -r 1 -o json --plot " + svg_path);
+  Output o =
+      run("bench -m " + tiny_model() +
+          " --gpu-layers 5,3 --offload-to disk --prefetch 1 --keep first,spread,first-last -t 1"
+          " -p 4 -n 3 -r 1 -o json --plot " +
+          svg_path);
   ASSERT_EQ(o.code, 0) << o.err;
   const auto results = nlohmann::json::parse(o.out)["results"];
   ASSERT_EQ(results.size(), 4u);  // all resident once, then one per policy
@@ -213,8 +213,8 @@ TEST(Bench, SweepsTheResidentPolicy) {
   EXPECT_EQ(keeps, (std::set<std::string>{"none", "first", "spread", "first-last"}));
   std::ifstream f(svg_path);
   const std::string svg((std::istreambuf_iterator<char>(f)), {});
-  for (const char* label : {"disk, prefetch 1, first", "disk, prefetch 1, spread",
-                            "disk, prefetch 1, first-last"}) {
+  for (const char* label :
+       {"disk, prefetch 1, first", "disk, prefetch 1, spread", "disk, prefetch 1, first-last"}) {
     EXPECT_NE(svg.find(std::string(">") + label + "<"), std::string::npos) << label;
   }
   o = run("bench -m " + tiny_model() + " --gpu-layers 3 --keep first,middle -n 1 -p 2");

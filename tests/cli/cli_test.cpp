@@ -10,12 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
+#include "core/file.h"
 #include "format/gguf.h"
 #include "format/gguf_writer.h"
 #include "format/safetensors_writer.h"
 #include "model/config.h"
 #include "model/model_writer.h"
-#include "core/file.h"
 #include "tokenizer/gguf_vocab_writer.h"
 
 namespace strata {
@@ -98,7 +98,8 @@ TEST(CliRun, DumpLogitsMatchesRunC) {
 }
 
 TEST(CliRun, SeededSamplingIsReproducible) {
-  std::string args = "run -m " + kGguf + " -p 'Once upon a time' -n 30 --temp 0.9 --top-k 40 "
+  std::string args = "run -m " + kGguf +
+                     " -p 'Once upon a time' -n 30 --temp 0.9 --top-k 40 "
                      "--top-p 0.9 --min-p 0.02 --repeat-penalty 1.1 --seed 42";
   Output a = run(args), b = run(args), c = run(args + "1");
   ASSERT_EQ(a.code, 0) << a.err;
@@ -113,8 +114,8 @@ TEST(CliRun, SeededSamplingIsReproducible) {
 TEST(CliRun, ScatteredLayersAreStreamedThroughAnAutomaticPack) {
   auto ref = reference();
   std::string cache = temp_dir();
-  std::string args = "run -m " + kTestData + "/models/stories260K.bin --tokenizer " +
-                     kTestData + "/models/tok512.bin -p 'Once upon a time' -n 36 --temp 0 "
+  std::string args = "run -m " + kTestData + "/models/stories260K.bin --tokenizer " + kTestData +
+                     "/models/tok512.bin -p 'Once upon a time' -n 36 --temp 0 "
                      "-ngl 2 --offload-to disk --prefetch 1";
   Output o = test::run_cli(args, "STRATA_CACHE_DIR=" + cache);
   const std::string& out = o.out;
@@ -209,7 +210,8 @@ TEST_F(CliBadInput, TruncatedGgufAtManyOffsets) {
   for (size_t cut : {size_t{0}, size_t{3}, size_t{4}, size_t{10}, size_t{23}, size_t{100},
                      size_t{5000}, size_t{20000}, full.size() / 2, full.size() - 1}) {
     write_all(path, full.substr(0, cut));
-    expect_clean_error(run("run -m " + path + " -n 1"), "trunc.gguf", "cut at " + std::to_string(cut));
+    expect_clean_error(run("run -m " + path + " -n 1"), "trunc.gguf",
+                       "cut at " + std::to_string(cut));
   }
 }
 
@@ -223,7 +225,8 @@ TEST_F(CliBadInput, WrongMagicAndAbsurdHeaders) {
   auto le64 = [](uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); };
   std::string hdr = std::string("GGUF") + std::string("\x03\x00\x00\x00", 4);
   write_all(dir_ + "/many.gguf", hdr + le64(1ull << 60) + le64(0) + std::string(64, '\0'));
-  expect_clean_error(run("run -m " + dir_ + "/many.gguf"), "1152921504606846976 tensors", "2^60 tensors");
+  expect_clean_error(run("run -m " + dir_ + "/many.gguf"), "1152921504606846976 tensors",
+                     "2^60 tensors");
   // One metadata key whose string claims 100 GB.
   std::string s = hdr + le64(0) + le64(1) + le64(100ull << 30) + "key";
   write_all(dir_ + "/bigstr.gguf", s);
@@ -240,9 +243,8 @@ TEST_F(CliBadInput, MissingTensorTensorPastEndAndUnsupportedType) {
   for (const auto& t : g->index.tensors()) {
     if (t.name == "blk.3.ffn_up.weight") continue;
     auto bytes = std::make_shared<std::string>(all.substr(t.offset, t.nbytes));
-    w.add_tensor(t.name, *t.dtype, t.shape, [bytes](AtomicFileWriter& f) {
-      return f.write(bytes->data(), bytes->size());
-    });
+    w.add_tensor(t.name, *t.dtype, t.shape,
+                 [bytes](AtomicFileWriter& f) { return f.write(bytes->data(), bytes->size()); });
   }
   ASSERT_TRUE(w.write(dir_ + "/missing.gguf").is_ok());
   expect_clean_error(run("run -m " + dir_ + "/missing.gguf"), "blk.3.ffn_up.weight", "missing");
@@ -255,8 +257,14 @@ TEST_F(CliBadInput, MissingTensorTensorPastEndAndUnsupportedType) {
   ModelConfig c;
   c.arch = Arch::kLlama;
   c.arch_name = "llama";
-  c.n_layer = 1; c.n_embd = 8; c.n_head = 2; c.n_head_kv = 2; c.head_dim = 4; c.n_ff = 16;
-  c.n_vocab = 16; c.n_ctx_train = 32;
+  c.n_layer = 1;
+  c.n_embd = 8;
+  c.n_head = 2;
+  c.n_head_kv = 2;
+  c.head_dim = 4;
+  c.n_ff = 16;
+  c.n_vocab = 16;
+  c.n_ctx_train = 32;
   c.rope_style = RopeStyle::kNeox;
   RandomModelOptions o;
   o.dtype = DType::kF32;
@@ -288,7 +296,8 @@ TEST_F(CliBadInput, PlacementOptionsThatCannotWork) {
   expect_clean_error(run(m + "--gpu-layers lots"), "--gpu-layers must be", "bad layer count");
   expect_clean_error(run(m + "--keep middle"), "--keep must be", "bad keep policy");
   expect_clean_error(run(m + "--device gpu"), "--device must be", "unknown device");
-  expect_clean_error(run(m + "--device sim --sim-vram 64K -ngl 0"), "device memory", "sim too small");
+  expect_clean_error(run(m + "--device sim --sim-vram 64K -ngl 0"), "device memory",
+                     "sim too small");
 }
 
 TEST_F(CliBadInput, UnknownArchitectures) {
@@ -305,7 +314,8 @@ TEST_F(CliBadInput, UnknownArchitectures) {
   SafetensorsWriter sw;
   sw.add_tensor_f32("x", DType::kF32, {1}, {0.0f});
   ASSERT_TRUE(sw.write(dir_ + "/neox/model.safetensors").is_ok());
-  expect_clean_error(run("run -m " + dir_ + "/neox"), "unsupported model_type 'gpt_neox'", "hf arch");
+  expect_clean_error(run("run -m " + dir_ + "/neox"), "unsupported model_type 'gpt_neox'",
+                     "hf arch");
 }
 
 TEST_F(CliBadInput, MissingFileAndBadOptions) {

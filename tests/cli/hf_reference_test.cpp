@@ -88,18 +88,18 @@ TEST_P(HfReference, LogitsMatchTransformers) {
   std::filesystem::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, HfReference,
-    ::testing::Values(Case{"llama-3.2-1b-L2-bf16-seed1", "gguf"},
-                      Case{"qwen2.5-0.5b-L2-bf16-seed1", "gguf"},
-                      Case{"qwen3-0.6b-L2-bf16-seed1", "safetensors"}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      std::string s = std::string(info.param.fixture) + "_" + info.param.format;
-      for (char& ch : s) {
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-      }
-      return s;
-    });
+INSTANTIATE_TEST_SUITE_P(Shapes, HfReference,
+                         ::testing::Values(Case{"llama-3.2-1b-L2-bf16-seed1", "gguf"},
+                                           Case{"qwen2.5-0.5b-L2-bf16-seed1", "gguf"},
+                                           Case{"qwen3-0.6b-L2-bf16-seed1", "safetensors"}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           std::string s =
+                               std::string(info.param.fixture) + "_" + info.param.format;
+                           for (char& ch : s) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return s;
+                         });
 
 }  // namespace
 }  // namespace strata

@@ -2,12 +2,11 @@
 // is fed here and must give one clear "strata: error:" line and a non-zero exit (or, where
 // the input is fine, do the right thing). Every command runs under `timeout` so a hang fails
 // the test instead of stalling the suite.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <thread>
@@ -48,12 +47,12 @@ TEST_F(HostileInput, FifosAreRefusedNotWaitedOn) {
   expect_clean_error(run("run --tokenizer " + f + " -n 1 -q"), "not a regular file (a FIFO)",
                      "--tokenizer");
   expect_clean_error(run("run -f " + f + " -n 1"), f + ": not a regular file (a FIFO)", "-f");
-  expect_clean_error(run("tokenize -m " + f + " hi"), "not a regular file (a FIFO)",
-                     "tokenize -m");
+  expect_clean_error(run("tokenize -m " + f + " hi"), "not a regular file (a FIFO)", "tokenize -m");
   expect_clean_error(run("inspect " + f), "not a regular file (a FIFO)", "inspect");
   // A Hugging Face directory whose shard is a FIFO.
   const std::string hf = dir_ + "/hf";
-  Output made = test::run_cli("make-model --shape tiny --layers 1 --format safetensors --out " + hf);
+  Output made =
+      test::run_cli("make-model --shape tiny --layers 1 --format safetensors --out " + hf);
   ASSERT_EQ(made.code, 0) << made.err;
   const std::string shard = hf + "/model-00001-of-00001.safetensors";
   ASSERT_TRUE(fs::remove(shard));

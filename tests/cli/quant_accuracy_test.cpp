@@ -8,8 +8,6 @@
 // file): strata quantize followed by strata run must be within 10% of it.
 #include <gtest/gtest.h>
 
-#include "common/accuracy.h"
-
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "cli/cli_util.h"
+#include "common/accuracy.h"
 
 namespace strata {
 namespace {
@@ -37,8 +36,6 @@ const nlohmann::json& reference() {
   return j;
 }
 
-
-
 std::string args_of(const nlohmann::json& a) {
   std::string s;
   for (const auto& v : a) {
@@ -53,9 +50,9 @@ std::vector<float> logits_of(const std::string& model, const std::string& dir,
                              const std::string& extra = "") {
   const nlohmann::json& ref = reference();
   test::write_all(dir + "/prompt.txt", ref["prompt"].get<std::string>());
-  const test::CliOutput o = test::run_cli("run -m " + model + " -f " + dir +
-                                          "/prompt.txt -n 1 --temp 0 -q --dump-logits " + dir +
-                                          "/logits.f32" + extra);
+  const test::CliOutput o =
+      test::run_cli("run -m " + model + " -f " + dir +
+                    "/prompt.txt -n 1 --temp 0 -q --dump-logits " + dir + "/logits.f32" + extra);
   EXPECT_EQ(o.code, 0) << o.err;
   return read_floats(dir + "/logits.f32");
 }
@@ -79,7 +76,8 @@ TEST_P(WeightTypeAccuracy, AtLeastAsCloseToFloat64AsLlamaCpp) {
   const nlohmann::json& rec = ref["types"][type];
   const std::string dir = test::make_temp_dir("quantacc-" + type);
   const std::string model = dir + "/model.gguf";
-  test::CliOutput o = test::run_cli("make-model" + args_of(ref["make_model"]) + " --dtype " + type + " -o " + model);
+  test::CliOutput o = test::run_cli("make-model" + args_of(ref["make_model"]) + " --dtype " + type +
+                                    " -o " + model);
   ASSERT_EQ(o.code, 0) << o.err;
   // The same bytes the reference was computed from (make-model is deterministic).
   ASSERT_EQ(test::read_all(model).size(), rec["file_bytes"].get<size_t>());
@@ -104,8 +102,9 @@ TEST_P(WeightTypeAccuracy, AtLeastAsCloseToFloat64AsLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, WeightTypeAccuracy,
-                         ::testing::Values("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
-                                           "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"));
+                         ::testing::Values("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0",
+                                           "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl",
+                                           "iq4_xs"));
 
 class Quantize : public ::testing::TestWithParam<const char*> {};
 
@@ -117,7 +116,8 @@ TEST_P(Quantize, MatchesLlamaQuantize) {
   const nlohmann::json& rec = ref["quantize"][target];
   const std::string dir = test::make_temp_dir("quantize-" + target);
   const std::string src = dir + "/f32.gguf", out = dir + "/out.gguf";
-  test::CliOutput o = test::run_cli("make-model" + args_of(ref["make_model"]) + " --dtype f32 -o " + src);
+  test::CliOutput o =
+      test::run_cli("make-model" + args_of(ref["make_model"]) + " --dtype f32 -o " + src);
   ASSERT_EQ(o.code, 0) << o.err;
   o = test::run_cli("quantize " + src + " " + out + " " + target);
   ASSERT_EQ(o.code, 0) << o.err;
@@ -139,8 +139,8 @@ TEST(Quantize, FromAHuggingFaceDirectory) {
   const nlohmann::json& rec = ref["quantize"]["Q8_0"];
   const std::string dir = test::make_temp_dir("quantize-hf");
   const std::string src = dir + "/hf", out = dir + "/out.gguf";
-  test::CliOutput o =
-      test::run_cli("make-model" + args_of(ref["make_model"]) + " --dtype f32 --format safetensors -o " + src);
+  test::CliOutput o = test::run_cli("make-model" + args_of(ref["make_model"]) +
+                                    " --dtype f32 --format safetensors -o " + src);
   ASSERT_EQ(o.code, 0) << o.err;
   o = test::run_cli("quantize " + src + " " + out + " q8_0");
   ASSERT_EQ(o.code, 0) << o.err;
@@ -172,7 +172,8 @@ TEST(Quantize, FallbackTypesOnStories260K) {
   const std::string dir = test::make_temp_dir("quantize-stories");
   for (const auto& [mix, rec] : reference()["stories260k"].items()) {
     const std::string out = dir + "/" + mix + ".gguf";
-    test::CliOutput o = test::run_cli("quantize " + std::string(STRATA_DATA) + "/models/stories260K.gguf " + out + " " + mix);
+    test::CliOutput o = test::run_cli("quantize " + std::string(STRATA_DATA) +
+                                      "/models/stories260K.gguf " + out + " " + mix);
     ASSERT_EQ(o.code, 0) << mix << ": " << o.err;
     EXPECT_EQ(tensor_types(out), rec["tensor_types"].get<TypeMap>()) << mix;
     EXPECT_EQ(test::read_all(out).size(), rec["file_bytes"].get<size_t>()) << mix;

@@ -14,10 +14,9 @@ TEST(ServeCli, BadOptionsFailClearly) {
                      "--parallel 300");
   expect_clean_error(run_cli("serve --port 70000"), "--port must be in [0, 65535], got 70000",
                      "--port 70000");
-  expect_clean_error(run_cli("serve --port 0 --max-body lots"), "--max-body",
-                     "--max-body lots");
-  expect_clean_error(run_cli("serve -q --port 0 --host 256.1.1.1"),
-                     "cannot listen on 256.1.1.1", "an address that is no address");
+  expect_clean_error(run_cli("serve --port 0 --max-body lots"), "--max-body", "--max-body lots");
+  expect_clean_error(run_cli("serve -q --port 0 --host 256.1.1.1"), "cannot listen on 256.1.1.1",
+                     "an address that is no address");
   expect_clean_error(run_cli("serve --port 0 --kv-type q8_0"), "head dimension",
                      "q8_0 cache on stories260K");
 }

@@ -6,6 +6,8 @@
 // - for quantized weights a batch of tokens gives the same bits as the tokens one at a time
 //   (float weights sum in another order for one token than for a batch: within the bound);
 //   the thread count never changes a bit.
+#include "backend/cpu/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,7 +17,6 @@
 #include <vector>
 
 #include "backend/cpu/cpu_types.h"
-#include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/dtype.h"
 
@@ -24,9 +25,9 @@ namespace {
 
 using cpu::ActFormat;
 
-const DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,  DType::kQ4_0,
-                              DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,  DType::kQ8_0,
-                              DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,  DType::kQ5_K,
+const DType kWeightTypes[] = {DType::kF32,  DType::kF16,    DType::kBF16,  DType::kQ4_0,
+                              DType::kQ4_1, DType::kQ5_0,   DType::kQ5_1,  DType::kQ8_0,
+                              DType::kQ2_K, DType::kQ3_K,   DType::kQ4_K,  DType::kQ5_K,
                               DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS};
 
 // Weights with a few large values, as real matrices have (they stretch the block scales).
@@ -78,7 +79,8 @@ Acts activations(ActFormat f, const std::vector<float>& x, int64_t n_tok, int64_
         v = reinterpret_cast<const float*>(row)[c];
       } else if (f == ActFormat::kQ8x32) {
         const cpu::ActRow32 r = cpu::act_row32(row, cols);
-        v = double(r.d[cpu::act_half_index(c / 32, static_cast<int>(c / 16 % 2), cols / 32)]) * r.qs[c];
+        v = double(r.d[cpu::act_half_index(c / 32, static_cast<int>(c / 16 % 2), cols / 32)]) *
+            r.qs[c];
       } else {
         const auto& b = reinterpret_cast<const cpu::ActBlock256*>(row)[c / 256];
         v = double(b.d) * b.m[c % 256 / 32] * b.qs[c % 256];
@@ -171,8 +173,10 @@ TEST_P(Kernels, MatchTheDoublePrecisionReference) {
         }
         for (int64_t r = 0; r < rows; ++r) {
           double mag = 0;
-          for (int64_t c = 0; c < cols; ++c) mag += std::fabs(double(w.deq[r * cols + c]) * a.deq[t * cols + c]);
-          ASSERT_NEAR(one[r], y[t * rows + r], 4e-6 * mag + 1e-7) << "cols " << cols << " token " << t;
+          for (int64_t c = 0; c < cols; ++c)
+            mag += std::fabs(double(w.deq[r * cols + c]) * a.deq[t * cols + c]);
+          ASSERT_NEAR(one[r], y[t * rows + r], 4e-6 * mag + 1e-7)
+              << "cols " << cols << " token " << t;
         }
       }
     }
@@ -190,7 +194,8 @@ TEST_P(Kernels, AgreeWithTheScalarPath) {
     const int64_t n_tok = 6;
     const Acts a = activations(k.act, uneven_values(n_tok, cols, 5), n_tok, cols);
     std::vector<float> y(n_tok * rows), s(n_tok * rows);
-    k.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, y.data(), rows);
+    k.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, y.data(),
+           rows);
     ref.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols, s.data(),
              rows);
     double err = 0, norm = 0;
@@ -243,7 +248,8 @@ TEST(Matmul, ThreadCountAndBatchingNeverChangeABit) {
     std::vector<float> a(n_tok * rows), b(n_tok * rows), c(n_tok * rows);
     matmul(one, view, x.data(), n_tok, a.data());
     matmul(two, view, x.data(), n_tok, b.data());
-    for (int64_t t = 0; t < n_tok; ++t) matmul(two, view, x.data() + t * cols, 1, c.data() + t * rows);
+    for (int64_t t = 0; t < n_tok; ++t)
+      matmul(two, view, x.data() + t * cols, 1, c.data() + t * rows);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << dtype_name(type);
     if (type_traits(type).block_elems > 1) {
       EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * 4), 0) << dtype_name(type);

@@ -3,11 +3,10 @@
 // a head is not whole blocks.
 #include <gtest/gtest.h>
 
-#include "common/accuracy.h"
-
 #include <cmath>
 #include <cstring>
 
+#include "common/accuracy.h"
 #include "engine/test_util.h"
 #include "model/model_source.h"
 #include "model/model_writer.h"
@@ -59,7 +58,6 @@ Logits run(const std::string& model, KvType kv, int64_t gpu_layers = -1) {
                   .is_ok());
   return out;
 }
-
 
 TEST(KvType, F16AndQ8_0AgainstF32) {
   // stories260K (real weights; head_dim 8, so no Q8_0): F16 against F32.

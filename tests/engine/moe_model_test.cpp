@@ -5,14 +5,13 @@
 // clear errors for models strata cannot run.
 #include <gtest/gtest.h>
 
-#include "common/accuracy.h"
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/accuracy.h"
 #include "engine/test_util.h"
 #include "format/gguf.h"
 #include "model/hf_config.h"
@@ -39,8 +38,6 @@ const nlohmann::json& reference() {
   }();
   return j;
 }
-
-
 
 // The model make-model writes for the reference (--seed 1 --std 0.08): the same tensor values
 // (a GGUF without the vocabulary the CLI adds; the reference depends on the weights only).

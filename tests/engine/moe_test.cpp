@@ -5,13 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include "common/accuracy.h"
-
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "common/accuracy.h"
 #include "core/quant/parallel.h"
 #include "model/model_writer.h"
 
@@ -165,7 +164,6 @@ struct TestLayer {
     return out;
   }
 };
-
 
 struct TypeCase {
   DType type;

@@ -1,5 +1,7 @@
 // Placement never changes results: logits are bit-identical whether a layer is resident,
 // streamed from RAM or from disk, with any prefetch depth, on the CPU or the simulated device.
+#include "store/placement.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,7 +13,6 @@
 #include "model/quantize.h"
 #include "model/shapes.h"
 #include "store/layer_pack.h"
-#include "store/placement.h"
 #include "strata/engine.h"
 
 namespace strata {
@@ -61,17 +62,25 @@ std::vector<float> logits_for(const std::string& model, const Config& c, const s
   go.on_logits = [&](const float* l, int64_t v) { all.insert(all.end(), l, l + v); };
   GenerateStats st;
   text->clear();
-  Status s = (*e)->generate(go, [&](std::string_view t) { text->append(t); return true; }, &st);
+  Status s = (*e)->generate(
+      go,
+      [&](std::string_view t) {
+        text->append(t);
+        return true;
+      },
+      &st);
   EXPECT_TRUE(s.is_ok()) << c.name() << ": " << s.message();
-  if (streamed_per_token) *streamed_per_token = static_cast<int64_t>(summarize_stream(st).bytes_per_token);
+  if (streamed_per_token)
+    *streamed_per_token = static_cast<int64_t>(summarize_stream(st).bytes_per_token);
   return all;
 }
 
-void expect_bit_identical(const std::string& model, int64_t n_layer, const std::string& prompt, int n,
-                          const std::vector<Config>& configs, const std::string& tokenizer = "") {
+void expect_bit_identical(const std::string& model, int64_t n_layer, const std::string& prompt,
+                          int n, const std::vector<Config>& configs,
+                          const std::string& tokenizer = "") {
   std::string ref_text;
-  std::vector<float> ref = logits_for(model, {n_layer, "ram", 1, "cpu", configs[0].direct_io}, prompt,
-                                      n, &ref_text, nullptr, tokenizer);
+  std::vector<float> ref = logits_for(model, {n_layer, "ram", 1, "cpu", configs[0].direct_io},
+                                      prompt, n, &ref_text, nullptr, tokenizer);
   ASSERT_FALSE(ref.empty());
   for (const Config& c : configs) {
     std::string text;
@@ -175,8 +184,12 @@ TEST(Placement, QuantizedMixBitIdenticalEverywhereAndStreamsTheFilesBytes) {
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   ASSERT_TRUE(write_layer_pack(*m, dir + "/pack", nullptr).is_ok());
 
-  std::vector<Config> configs = {{0, "ram", 1},          {4, "disk", 1},         {4, "disk", 0},
-                                 {2, "disk", 2},         {6, "ram", 1},          {4, "ram", 1, "sim"},
+  std::vector<Config> configs = {{0, "ram", 1},
+                                 {4, "disk", 1},
+                                 {4, "disk", 0},
+                                 {2, "disk", 2},
+                                 {6, "ram", 1},
+                                 {4, "ram", 1, "sim"},
                                  {4, "disk", 1, "cpu", false}};
   Config packed{4, "disk", 1};
   packed.pack = dir + "/pack";
@@ -229,7 +242,8 @@ class Llama1BShape : public ::testing::Test {
   static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
   static inline std::string dir_, path_;
   // The random model carries no vocabulary: use the real Llama 3 tokenizer (128,256 ids).
-  static inline const std::string kTokenizer = test::kData + "/tokenizers/llama3/tokenizer.json.zst";
+  static inline const std::string kTokenizer =
+      test::kData + "/tokenizers/llama3/tokenizer.json.zst";
 };
 
 // One test, so ctest (which runs each test in its own process) writes the 2.5 GB model once.

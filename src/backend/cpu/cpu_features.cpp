@@ -35,8 +35,8 @@ CpuFeatures detect() {
   const bool osxsave = c & (1u << 27), avx = c & (1u << 28);
   if (osxsave && avx) {
     const uint64_t xcr0 = xgetbv0();
-    f.os_avx = (xcr0 & 0x6) == 0x6;             // SSE and AVX state
-    f.os_avx512 = (xcr0 & 0xE6) == 0xE6;        // plus opmask, ZMM_Hi256, Hi16_ZMM
+    f.os_avx = (xcr0 & 0x6) == 0x6;       // SSE and AVX state
+    f.os_avx512 = (xcr0 & 0xE6) == 0xE6;  // plus opmask, ZMM_Hi256, Hi16_ZMM
   }
   if (max_leaf >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
@@ -96,8 +96,10 @@ bool cpu_path_supported(CpuPath p) {
   const CpuFeatures& f = cpu_features();
   const bool avx2 = f.os_avx && f.avx2 && f.fma && f.f16c;
   switch (p) {
-    case CpuPath::kScalar: return true;
-    case CpuPath::kAvx2: return avx2;
+    case CpuPath::kScalar:
+      return true;
+    case CpuPath::kAvx2:
+      return avx2;
     case CpuPath::kAvx512:
       return avx2 && f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
              f.avx512_vnni;
@@ -119,9 +121,12 @@ CpuPath active_cpu_path() {
 
 const char* cpu_path_name(CpuPath p) {
   switch (p) {
-    case CpuPath::kScalar: return "scalar";
-    case CpuPath::kAvx2: return "avx2";
-    case CpuPath::kAvx512: return "avx512";
+    case CpuPath::kScalar:
+      return "scalar";
+    case CpuPath::kAvx2:
+      return "avx2";
+    case CpuPath::kAvx512:
+      return "avx512";
   }
   return "?";
 }

@@ -51,7 +51,8 @@ inline void quantize_scaled(const float* x, int block, float id, int8_t* q) {
     std::memcpy(q + i, &four, 4);
   }
 #else
-  for (int i = 0; i < block; ++i) q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * id), -128.0f, 127.0f));
+  for (int i = 0; i < block; ++i)
+    q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * id), -128.0f, 127.0f));
 #endif
 }
 
@@ -79,7 +80,8 @@ void quantize_block256(const float* x, ActBlock256* b) {
       m = std::clamp(m, 1, kActMaxMultiplier);
     }
     b->m[j] = static_cast<int16_t>(m);
-    quantize_scaled(x + 32 * j, 32, top > 0 ? 1.0f / (b->d * static_cast<float>(m)) : 0.0f, b->qs + 32 * j);
+    quantize_scaled(x + 32 * j, 32, top > 0 ? 1.0f / (b->d * static_cast<float>(m)) : 0.0f,
+                    b->qs + 32 * j);
   }
   for (int g = 0; g < 16; ++g) {
     int s = 0;
@@ -98,9 +100,12 @@ const VecKernels& vec_kernels(CpuPath p) { return tables().vec[static_cast<int>(
 
 int64_t act_row_bytes(ActFormat f, int64_t n) {
   switch (f) {
-    case ActFormat::kF32: return n * 4;
-    case ActFormat::kQ8x32: return n / 16 * 12 + n;
-    case ActFormat::kQ8x256: return n / 256 * static_cast<int64_t>(sizeof(ActBlock256));
+    case ActFormat::kF32:
+      return n * 4;
+    case ActFormat::kQ8x32:
+      return n / 16 * 12 + n;
+    case ActFormat::kQ8x256:
+      return n / 256 * static_cast<int64_t>(sizeof(ActBlock256));
   }
   return 0;
 }
@@ -163,7 +168,8 @@ const char* MatmulInput::rows(ThreadPool& pool, int format, int64_t* row_bytes) 
     buf.resize(static_cast<size_t>(*row_bytes * n_tok_));
     const int64_t rb = *row_bytes;
     auto quantize = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) cpu::quantize_act_row(f, x_ + t * cols_, cols_, buf.data() + t * rb);
+      for (int64_t t = t0; t < t1; ++t)
+        cpu::quantize_act_row(f, x_ + t * cols_, cols_, buf.data() + t * rb);
     };
     if (n_tok_ > 1) {
       pool.parallel_for(n_tok_, quantize);
@@ -191,7 +197,8 @@ void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& in, float* y) {
   // Rows in blocks of about 128 KiB of weights, which stay in L2 while every token group
   // passes over them; without them a long prompt's activations would be re-read from L3 for
   // every row. The kernel walks tokens in groups of 4 inside a block.
-  const int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
+  const int64_t block =
+      std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
   const char* wbase = static_cast<const char*>(w.data);
   pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
     for (int64_t rb = r0; rb < r1; rb += block) {

@@ -1,6 +1,6 @@
-// The AVX-512 kernel path (AVX2 + FMA + F16C + AVX-512 F/BW/VL/DQ + VNNI): kernels_x86.inc compiled for that instruction
-// set only here, so the rest of the binary stays at the x86-64 baseline and this code runs
-// only where cpu_features.cpp found those instructions.
+// The AVX-512 kernel path (AVX2 + FMA + F16C + AVX-512 F/BW/VL/DQ + VNNI): kernels_x86.inc compiled
+// for that instruction set only here, so the rest of the binary stays at the x86-64 baseline and
+// this code runs only where cpu_features.cpp found those instructions.
 #include "backend/cpu/cpu_types.h"
 
 #if defined(__x86_64__)
@@ -12,7 +12,9 @@
 #include "core/quant/blocks.h"
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), apply_to = function)
+#pragma clang attribute push(                                                               \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), \
+    apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")

@@ -250,7 +250,8 @@ inline void levels(const BlockQ6_K& b, SuperLevels* L) {
 inline void levels(const BlockIQ4_XS& b, SuperLevels* L) {
   L->sub = 32;
   for (int j = 0; j < 8; ++j) {
-    L->sc[j] = (((b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((b.scales_h >> (2 * j)) & 3) << 4)) - 32;
+    L->sc[j] =
+        (((b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((b.scales_h >> (2 * j)) & 3) << 4)) - 32;
     L->mn[j] = 0;
     for (int k = 0; k < 16; ++k) {
       L->q[32 * j + k] = kIq4nlValues[b.qs[16 * j + k] & 0xF];

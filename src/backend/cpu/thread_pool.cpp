@@ -101,7 +101,8 @@ void ThreadPool::worker_loop(int index) {
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
     if (g == seen && !stop_.load(std::memory_order_acquire)) {
-      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+      const auto spin_until =
+          std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
       for (int k = 1; (g = generation_.load(std::memory_order_acquire)) == seen; ++k) {
         cpu_relax();
         if ((k & 255) == 0 && (stop_.load(std::memory_order_relaxed) ||

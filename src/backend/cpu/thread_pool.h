@@ -50,7 +50,7 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex mu_;                        // guards sleeping on start_cv_
+  std::mutex mu_;  // guards sleeping on start_cv_
   std::condition_variable start_cv_;
   // Published by the release-increment of generation_, read after its acquire-load.
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
