@@ -106,7 +106,6 @@ int chat_main(const ChatArgs& a_in) {
   };
   reset();
   const Tokenizer& tok = m.tokenizer();
-  const std::string bos = tok.special().bos >= 0 ? tok.token_text(tok.special().bos) : "";
   std::string message;
   while (read_message(tty, &message)) {
     if (message == "/exit" || message == "/quit") break;
@@ -122,8 +121,7 @@ int chat_main(const ChatArgs& a_in) {
     for (;;) {
       Result<std::string> text = render(history, nullptr, true);
       if (!text) return fail(text.status());
-      const bool has_bos = !bos.empty() && text->rfind(bos, 0) == 0;
-      tokens = tok.encode(*text, tok.special().add_bos && !has_bos, true);
+      tokens = encode_chat_prompt(tok, *text);
       const size_t first = !a.system.empty() ? 1 : 0;
       if (static_cast<int64_t>(tokens.size()) + 16 < m.n_ctx() || history.size() <= first + 1)
         break;

@@ -232,11 +232,7 @@ std::variant<ApiRequest, ApiError> parse_api_request(const std::string& body_tex
     Result<std::string> text = render(messages, tools, true);
     if (!text.is_ok()) return bad("messages", text.status().message());
     r.prompt_text = std::move(*text);
-    const SpecialTokens& sp = tok.special();
-    const std::string bos = sp.bos >= 0 ? tok.token_text(sp.bos) : "";
-    const bool has_bos = !bos.empty() && r.prompt_text.rfind(bos, 0) == 0;
-    r.gen.prompt_tokens = tok.encode(r.prompt_text, sp.add_bos && !has_bos,
-                                     /*parse_special=*/true);
+    r.gen.prompt_tokens = encode_chat_prompt(tok, r.prompt_text);
   } else {
     auto it = body.find("prompt");
     if (it == body.end()) return bad("prompt", "'prompt' is required");
@@ -276,6 +272,13 @@ std::variant<ApiRequest, ApiError> parse_api_request(const std::string& body_tex
   // Without max_tokens: until end of generation or the context is full.
   r.gen.n_predict = max_tokens;
   return r;
+}
+
+std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, std::string_view text) {
+  const SpecialTokens& sp = tok.special();
+  const std::string bos = sp.bos >= 0 ? tok.token_text(sp.bos) : "";
+  const bool has_bos = !bos.empty() && text.substr(0, bos.size()) == bos;
+  return tok.encode(text, sp.add_bos && !has_bos, /*parse_special=*/true);
 }
 
 const char* api_finish_reason(FinishReason r) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -62,6 +63,10 @@ struct ApiLimits {
                                                                    const ApiLimits& limits,
                                                                    const Tokenizer& tok,
                                                                    const ChatRenderer& render);
+
+// A rendered chat prompt as tokens: its special-token text parsed, and the model's BOS added
+// unless the template already wrote it (as Hugging Face templates with bos_token do).
+std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, std::string_view text);
 
 // "stop" (end of generation, stop string), "length" (max_tokens, context full).
 const char* api_finish_reason(FinishReason r);
