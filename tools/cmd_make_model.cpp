@@ -16,6 +16,7 @@
 #include "format/gguf.h"
 #include "format/gguf_writer.h"
 #include "model/model_writer.h"
+#include "model/quantize.h"
 #include "model/shapes.h"
 #include "store/placement.h"
 #include "tokenizer/gguf_vocab_writer.h"
@@ -95,7 +96,13 @@ int make_model_main(const MakeModelArgs& a) {
   if (a.format != "gguf" && a.format != "safetensors") {
     return fail(Status::errorf("--format must be gguf or safetensors, got '{}'", a.format));
   }
-  auto dtype = parse_dtype(a.dtype, a.format, shape->config);
+  // A llama.cpp mix by name (q4_k_m, q5_k_s, ...): its base type, and each matrix's own.
+  std::optional<QuantMix> mix;
+  if (!computable_dtype_by_name(a.dtype) && a.format == "gguf") {
+    if (auto m = parse_quant_mix(a.dtype); m && m->rule != QuantMix::Rule::kPlain) mix = *m;
+  }
+  auto dtype =
+      parse_dtype(mix ? std::string(dtype_name(mix->base)) : a.dtype, a.format, shape->config);
   if (!dtype) return fail(dtype.status());
   auto vocab_path = find_data_file(shape->vocab_file);
   if (!vocab_path) return fail(vocab_path.status());
@@ -103,6 +110,17 @@ int make_model_main(const MakeModelArgs& a) {
 
   RandomModelOptions o;
   o.dtype = *dtype;
+  if (mix) {
+    QuantModelShape qs;
+    qs.n_layer = shape->config.n_layer;
+    qs.n_gqa = shape->config.n_head / shape->config.n_head_kv;
+    qs.tied_output = shape->config.tied_embeddings;
+    qs.n_expert = shape->config.n_expert;
+    o.gguf_type_for = [m = *mix, qs](const std::string& name, int64_t row) {
+      return quant_type_for(m, name, qs, row);
+    };
+    o.gguf_file_type = mix->file_type;
+  }
   o.seed = a.seed;
   o.weight_std = a.std;
   o.name = shape->name + (a.layers > 0 ? fmt::format("-{}L", c.n_layer) : "") + "-random";
@@ -115,7 +133,7 @@ int make_model_main(const MakeModelArgs& a) {
       c.is_moe()
           ? fmt::format("{} experts of {}, {} per token", c.n_expert, c.n_ff_exp, c.n_expert_used)
           : std::to_string(c.n_ff),
-      c.n_head, c.n_head_kv, c.n_vocab, a.format, dtype_name(*dtype), a.seed,
+      c.n_head, c.n_head_kv, c.n_vocab, a.format, mix ? mix->name : dtype_name(*dtype), a.seed,
       format_bytes(model_weight_bytes(c, *dtype)));
   Stopwatch sw;
   if (a.format == "gguf") {
@@ -169,7 +187,8 @@ Command make_model_command() {
     sub->add_option("--shape", args->shape, "Architecture shape: " + model_shape_names());
     sub->add_option("--dtype", args->dtype,
                     "Weight type: f32, f16, bf16, or for GGUF any type strata computes with "
-                    "(q8_0, q4_0, q4_k, q6_k, iq4_xs, ...; 1-D tensors stay f32)")
+                    "(q8_0, q4_0, q4_k, q6_k, iq4_xs, ...; 1-D tensors stay f32), or a llama.cpp "
+                    "mix such as q4_k_m (each matrix the type llama-quantize would give it)")
         ->capture_default_str();
     sub->add_option("--format", args->format,
                     "gguf (one file, tokenizer in its metadata) or safetensors (a Hugging Face "

@@ -261,6 +261,7 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o,
   GgufWriter w;
   for (auto& [k, v] : gguf_model_metadata(c, o.name, o.dtype)) w.set(k, std::move(v));
   for (const auto& [k, v] : o.extra_gguf_meta) w.set(k, v);
+  if (o.gguf_type_for) w.set("general.file_type", MetaValue::of_u32(o.gguf_file_type));
 
   const uint64_t total = model_weight_bytes(c, o.dtype, /*vectors_f32=*/true);
   auto written = std::make_shared<uint64_t>(0);
@@ -274,7 +275,9 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o,
     // matrices are, holding the values the Hugging Face checkpoint of the same seed holds in
     // `dtype`.
     const bool vector = t.f32_in_gguf;
-    const DType stored = vector ? DType::kF32 : o.dtype;
+    const DType stored = vector            ? DType::kF32
+                         : o.gguf_type_for ? o.gguf_type_for(t.gguf_name, t.shape.back())
+                                           : o.dtype;
     w.add_tensor(t.gguf_name, stored, t.shape,
                  [plan, &o, written, total, vector, stored](AtomicFileWriter& fw) {
                    std::vector<float> v = tensor_values(plan, o);

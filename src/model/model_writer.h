@@ -27,6 +27,11 @@ struct RandomModelOptions {
   std::string name = "strata-random";
   // Extra GGUF metadata (a tokenizer's tokenizer.ggml.* keys), GGUF only.
   Metadata extra_gguf_meta;
+  // GGUF only: the type of each matrix by its GGUF name and row length (a llama.cpp mix such
+  // as Q4_K_M, quantize.h's quant_type_for), instead of `dtype` for all; with the file's
+  // general.file_type.
+  std::function<DType(const std::string& gguf_name, int64_t row_elems)> gguf_type_for;
+  uint32_t gguf_file_type = 0;
   // Progress: called with bytes written so far and the total.
   std::function<void(uint64_t, uint64_t)> on_progress;
 };
