@@ -68,6 +68,7 @@ const std::vector<MeasuredField>& measured_fields() {
       {"stream_gbps", &BenchResult::stream_gbps},
       {"stall_fraction", &BenchResult::stall_fraction},
       {"overlap_efficiency", &BenchResult::overlap_efficiency},
+      {"expert_hit_rate", &BenchResult::expert_hit_rate},
   };
   return fields;
 }
@@ -107,6 +108,8 @@ ojson to_json(const BenchResult& r) {
   j["stream_gbps"] = r.stream_gbps;
   j["stall_fraction"] = r.stall_fraction;
   j["overlap_efficiency"] = r.overlap_efficiency;
+  j["expert_cache_gb"] = r.expert_cache_gb;
+  j["expert_hit_rate"] = r.expert_hit_rate;
   j["repetitions"] = r.repetitions;
   j["link"] = r.link;
   j["link_gbps"] = r.link_gbps;
@@ -132,14 +135,21 @@ Result<BenchResult> bench_result_from_json(const nlohmann::json& j) {
     r.device = j.at("device").get<std::string>();
     r.offload_to = j.at("offload_to").get<std::string>();
     r.prefetch = j.at("prefetch").get<int64_t>();
-    r.keep = j.value("keep", "first");  // reports from before --keep was swept kept the first layers
+    r.keep =
+        j.value("keep", "first");  // reports from before --keep was swept kept the first layers
     r.threads = j.at("threads").get<int64_t>();
     r.prompt_tokens = j.at("prompt_tokens").get<int64_t>();
     r.repetitions = j.value("repetitions", int64_t{1});
     r.link = j.value("link", "");
     r.link_gbps = j.value("link_gbps", 0.0);
     r.stream_link_fraction = j.value("stream_link_fraction", 0.0);
+    r.expert_cache_gb = j.value("expert_cache_gb", 0.0);
     for (const MeasuredField& f : measured_fields()) {
+      // Reports from before experts streamed have no expert fields.
+      if (std::string_view(f.name).starts_with("expert_") && !j.contains(f.name)) {
+        r.std_devs.push_back(0.0);
+        continue;
+      }
       r.*f.member = j.at(f.name).get<double>();
       r.std_devs.push_back(j.value(std::string(f.name) + "_std", 0.0));
     }
@@ -223,13 +233,19 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
                         "stream_gbps",
                         "stall_fraction",
                         "overlap_efficiency"};
+  const bool experts = std::any_of(rows.begin(), rows.end(),
+                                   [](const BenchResult& r) { return r.expert_cache_gb > 0; });
   std::string header = "|", rule = "|";
+  if (experts) {
+    header += " expert_cache_gb | expert_hit_rate |";
+    rule += "--:|--:|";
+  }
   for (const char* c : cols) {
     header += fmt::format(" {} |", c);
     rule +=
         std::string(std::string_view(c) == "model_name" || std::string_view(c) == "loading_mode" ||
-                            std::string_view(c) == "device" || std::string_view(c) == "offload_to" ||
-                            std::string_view(c) == "keep"
+                            std::string_view(c) == "device" ||
+                            std::string_view(c) == "offload_to" || std::string_view(c) == "keep"
                         ? "---|"
                         : "--:|");
   }
@@ -247,12 +263,18 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
       if (r.link_gbps > 0)
         stream += fmt::format(" ({:.0f}% of {})", 100 * r.stream_link_fraction, r.link);
     }
+    if (experts) {
+      s += r.expert_cache_gb > 0 ? fmt::format("| {} | {} ", num(r.expert_cache_gb),
+                                               mean_std(r, "expert_hit_rate", r.expert_hit_rate))
+                                 : std::string("| – | – ");
+    }
     s += fmt::format(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "
         "| {} | {} | {} | {} | {} | {} |\n",
         r.model_name, r.total_layers, r.gpu_layers, r.cpu_layers, r.loading_mode, r.device,
-        r.offload_to, r.prefetch, r.keep, r.threads, mean_std(r, "load_time_seconds", r.load_time_seconds),
-        r.tokens_generated, mean_std(r, "total_inference_time", r.total_inference_time),
+        r.offload_to, r.prefetch, r.keep, r.threads,
+        mean_std(r, "load_time_seconds", r.load_time_seconds), r.tokens_generated,
+        mean_std(r, "total_inference_time", r.total_inference_time),
         mean_std(r, "tokens_per_second", r.tokens_per_second),
         mean_std(r, "ttft_seconds", r.ttft_seconds),
         mean_std(r, "prefill_tokens_per_second", r.prefill_tokens_per_second),

@@ -42,6 +42,9 @@ struct BenchResult {
   double stream_gbps = 0;         // streamed bytes / time the load pipeline was busy
   double stall_fraction = 0;      // decode time compute waited for streamed layers
   double overlap_efficiency = 0;  // max(compute, transfer) / wall over decode steps
+  // Mixture-of-experts models whose streamed layers stream expert by expert.
+  double expert_cache_gb = 0;  // the expert cache's size, 1e9 bytes (0: experts do not stream)
+  double expert_hit_rate = 0;  // decode steps' experts found in the cache
   int64_t repetitions = 1;
   // The link streamed layers cross and its probed ceiling ("" and 0 without a probe).
   std::string link;

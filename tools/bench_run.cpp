@@ -75,6 +75,10 @@ Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt, 
   r.stream_gbps = ss.stream_gbps;
   r.stall_fraction = ss.stall_fraction;
   r.overlap_efficiency = ss.overlap_efficiency;
+  if (plan.experts_streamed) {
+    r.expert_cache_gb = static_cast<double>(plan.expert_slots) * plan.expert_slot_bytes / 1e9;
+    r.expert_hit_rate = ss.expert_hit_rate;
+  }
   r.peak_rss_gb = peak_rss_bytes() / 1e9;
   return r;
 }

@@ -59,9 +59,11 @@ struct BenchArgs {
 struct Config {
   std::string gpu_layers, offload_to, prefetch, keep;
   int threads = 0;
+  std::string expert_cache = "auto";
   std::string describe() const {
-    return fmt::format("gpu_layers {}, offload_to {}, prefetch {}, keep {}, {} thread{}",
-                       gpu_layers, offload_to, prefetch, keep, threads, threads == 1 ? "" : "s");
+    return fmt::format("gpu_layers {}, offload_to {}, prefetch {}, keep {}, {} thread{}{}",
+                       gpu_layers, offload_to, prefetch, keep, threads, threads == 1 ? "" : "s",
+                       expert_cache == "auto" ? "" : ", expert_cache " + expert_cache);
   }
 };
 
@@ -153,17 +155,30 @@ Result<std::string> run_child(const std::vector<std::string>& args) {
 std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
   const EngineOptions& e = a.engine;
   const PlacementOptions& p = e.placement;
-  std::vector<std::string> v = {"bench",        "--bench-child",
-                                "-m",           e.model_path,
-                                "--gpu-layers", c.gpu_layers,
-                                "--offload-to", c.offload_to,
-                                "--prefetch",   c.prefetch,
-                                "-t",           std::to_string(c.threads),
-                                "-p",           std::to_string(a.n_prompt),
-                                "-n",           std::to_string(a.n_gen),
-                                "--keep",       c.keep,
-                                "--device",     p.device,
-                                "--io-engine",  p.io.engine};
+  std::vector<std::string> v = {"bench",
+                                "--bench-child",
+                                "-m",
+                                e.model_path,
+                                "--gpu-layers",
+                                c.gpu_layers,
+                                "--offload-to",
+                                c.offload_to,
+                                "--prefetch",
+                                c.prefetch,
+                                "-t",
+                                std::to_string(c.threads),
+                                "-p",
+                                std::to_string(a.n_prompt),
+                                "-n",
+                                std::to_string(a.n_gen),
+                                "--keep",
+                                c.keep,
+                                "--expert-cache",
+                                c.expert_cache,
+                                "--device",
+                                p.device,
+                                "--io-engine",
+                                p.io.engine};
   auto add = [&v](const char* flag, const std::string& value) {
     if (!value.empty()) v.insert(v.end(), {flag, value});
   };
@@ -180,6 +195,7 @@ std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
   if (!p.auto_pack) v.push_back("--no-auto-pack");
   if (p.verify) v.push_back("--verify");
   if (!p.io.direct) v.push_back("--no-direct-io");
+  if (!p.stream_experts) v.push_back("--no-stream-experts");
   return v;
 }
 
@@ -267,22 +283,25 @@ Result<std::vector<Config>> expand_sweep(const BenchArgs& a, int64_t n_layer) {
       for (const std::string& o : split_list(a.placement.offload_to)) {
         for (const std::string& p : split_list(a.placement.prefetch)) {
           for (const std::string& k : split_list(a.placement.keep)) {
-            PlacementText one = a.placement;
-            one.gpu_layers = g;
-            one.offload_to = o;
-            one.prefetch = p;
-            one.keep = k;
-            PlacementOptions check;
-            STRATA_TRY(parse_placement(one, &check));
-            if (o != "auto" && o != "ram" && o != "disk") {
-              return Status::errorf("--offload-to must be ram, disk or auto, got '{}'", o);
+            for (const std::string& x : split_list(a.placement.expert_cache)) {
+              PlacementText one = a.placement;
+              one.gpu_layers = g;
+              one.offload_to = o;
+              one.prefetch = p;
+              one.keep = k;
+              one.expert_cache = x;
+              PlacementOptions check;
+              STRATA_TRY(parse_placement(one, &check));
+              if (o != "auto" && o != "ram" && o != "disk") {
+                return Status::errorf("--offload-to must be ram, disk or auto, got '{}'", o);
+              }
+              if (check.gpu_layers >= n_layer) {
+                if (!full_seen.insert(t).second) continue;
+                out.push_back({std::to_string(n_layer), "auto", "0", k, t});
+                continue;
+              }
+              out.push_back({g, o, p, k, t, x});
             }
-            if (check.gpu_layers >= n_layer) {
-              if (!full_seen.insert(t).second) continue;
-              out.push_back({std::to_string(n_layer), "auto", "0", k, t});
-              continue;
-            }
-            out.push_back({g, o, p, k, t});
           }
         }
       }

@@ -50,6 +50,13 @@ std::string stats_line(const Engine& e, const GenerateStats& st) {
   if (ss.bytes_streamed > 0) {
     line += fmt::format(" | stream {:.2f} GB/s | stall {:.0f}% | overlap {:.0f}%", ss.stream_gbps,
                         100 * ss.stall_fraction, 100 * ss.overlap_efficiency);
+    if (ss.n_decode_steps > 0) {
+      line += fmt::format(" | {} streamed/token",
+                          format_bytes(static_cast<uint64_t>(ss.bytes_per_token)));
+    }
+  }
+  if (ss.expert_lookups > 0) {
+    line += fmt::format(" | expert cache hits {:.1f}%", 100 * ss.expert_hit_rate);
   }
   line += fmt::format(" | peak RSS {}", format_bytes(peak_rss_bytes()));
   if (!e.device().shares_host_memory()) {

@@ -92,6 +92,13 @@ void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t)
                  "Which layers stay resident: spread (default: streamed layers evenly between "
                  "resident ones, so loads overlap compute), first, or first-last")
       ->capture_default_str();
+  app.add_option("--expert-cache", t->expert_cache,
+                 "Mixture-of-experts models streamed from disk: bytes of the cache of experts read "
+                 "on demand (e.g. 2G). auto: what --ram-budget leaves, else as much as "
+                 "whole-layer slots would take")
+      ->capture_default_str();
+  app.add_flag("!--no-stream-experts", o->stream_experts,
+               "Stream a mixture-of-experts model's layers whole instead of expert by expert");
   app.add_option("--device", o->device, "Compute device: cpu, or sim (a simulated accelerator)")
       ->capture_default_str();
   app.add_option("--sim-vram", t->sim_vram, "Simulated device memory (e.g. 1G; default unlimited)");
@@ -137,6 +144,13 @@ Status parse_placement(const PlacementText& t, PlacementOptions* o) {
   }
   if (!t.sim_vram.empty()) {
     STRATA_ASSIGN_OR_RETURN(o->sim.capacity_bytes, parse_bytes(t.sim_vram));
+  }
+  if (t.expert_cache == "auto") {
+    o->expert_cache_bytes = 0;
+  } else {
+    STRATA_ASSIGN_OR_RETURN(o->expert_cache_bytes, parse_bytes(t.expert_cache));
+    if (o->expert_cache_bytes == 0)
+      return Status::error("--expert-cache must be a size above 0, or auto");
   }
   if (t.keep == "first")
     o->keep = ResidentPolicy::kFirst;

@@ -19,7 +19,8 @@ void add_generate_options(CLI::App& app, GenerateOptions* opts, PromptOptions* p
 Status finish_generate_options(GenerateOptions* opts, const PromptOptions& prompt);
 
 // Placement: --gpu-layers, --offload-to, --prefetch, --ram-budget, --vram-budget, --keep,
-// --device, --sim-*, --pack, --verify, --io-engine, --no-direct-io. Values are kept as text
+// --expert-cache, --no-stream-experts, --device, --sim-*, --pack, --verify, --io-engine,
+// --no-direct-io. Values are kept as text
 // so bench can accept comma lists of the same options.
 struct PlacementText {
   std::string gpu_layers = "auto";
@@ -27,6 +28,7 @@ struct PlacementText {
   std::string prefetch = "auto";
   std::string ram_budget, vram_budget, sim_vram;
   std::string keep = "spread";
+  std::string expert_cache = "auto";
 };
 void add_placement_options(CLI::App& app, PlacementOptions* opts, PlacementText* text);
 // Parses one value of each text option into `opts`.

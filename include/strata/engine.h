@@ -55,8 +55,11 @@ struct TokenTrace {
   std::vector<double> layer_compute_s;  // each layer's compute time, [n_layer]
   double stall_s = 0;                   // time compute waited for streamed layers
   double transfer_s = 0;                // sum of the streamed loads' I/O + copy time
-  uint64_t bytes_streamed = 0;          // the streamed layers' tensor bytes
+  uint64_t bytes_streamed = 0;          // the streamed layers' (and experts') tensor bytes
   std::vector<LayerLoad> loads;
+  int64_t expert_lookups = 0;     // experts routing chose in layers whose experts stream
+  int64_t expert_hits = 0;        // of those, found in the expert cache (or already loading)
+  int64_t expert_prefetched = 0;  // experts loaded ahead of routing, on a guess
 };
 
 struct GenerateOptions {
@@ -235,6 +238,8 @@ struct StreamSummary {
   double overlap_efficiency = 0;  // max(compute_s, transfer_s) / wall_s
   std::vector<int64_t> streamed_layers;
   std::vector<double> per_layer_load_s;  // median (ready - start) per streamed layer
+  int64_t expert_lookups = 0, expert_hits = 0, expert_prefetched = 0;
+  double expert_hit_rate = 0;  // expert_hits / expert_lookups (0 when experts do not stream)
 };
 StreamSummary summarize_stream(const GenerateStats& stats);
 

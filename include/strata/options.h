@@ -59,11 +59,18 @@ struct PlacementOptions {
   std::string pack_dir;   // stream from this layer pack ("" = the model's files)
   bool auto_pack = true;  // write a pack to the cache when the file is unsuitable
   bool verify = false;    // check pack checksums on every streamed read
+  // Mixture-of-experts models streamed from disk: a streamed layer keeps attention, norms
+  // and router resident and reads only the experts routing chose, through an expert cache
+  // of this many bytes (0 = auto: what --ram-budget leaves, all the streamed experts at
+  // most; with no budget, the bytes whole-layer slots would take).
+  uint64_t expert_cache_bytes = 0;
+  bool stream_experts = true;  // false: MoE layers stream whole, like dense ones
 };
 
-// One streamed layer load, measured. Times are steady-clock seconds (now_seconds()).
+// One streamed layer (or expert) load, measured. Times are steady-clock seconds (now_seconds()).
 struct LayerLoad {
   int64_t layer = 0;
+  int32_t expert = -1;  // >= 0: one expert of a mixture-of-experts layer, not the whole layer
   Tier tier = Tier::kDisk;
   uint64_t bytes = 0;       // the layer's tensor bytes
   uint64_t read_bytes = 0;  // bytes actually read or copied (alignment, small gaps)

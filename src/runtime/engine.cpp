@@ -62,9 +62,12 @@ StreamSummary summarize_stream(const GenerateStats& st) {
     s.compute_s += t.compute_s;
     s.stall_s += t.stall_s;
     s.bytes_streamed += t.bytes_streamed;
+    s.expert_lookups += t.expert_lookups;
+    s.expert_hits += t.expert_hits;
+    s.expert_prefetched += t.expert_prefetched;
     for (const LayerLoad& l : t.loads) {
       spans.emplace_back(l.start_s, l.ready_s);
-      per_layer[l.layer].push_back(l.ready_s - l.start_s);
+      if (l.expert < 0) per_layer[l.layer].push_back(l.ready_s - l.start_s);
     }
   }
   // Loads overlap one another (prefetch > 1, copies behind reads): count busy time once.
@@ -88,6 +91,8 @@ StreamSummary summarize_stream(const GenerateStats& st) {
   }
   if (s.n_decode_steps > 0)
     s.bytes_per_token = static_cast<double>(s.bytes_streamed) / s.n_decode_steps;
+  if (s.expert_lookups > 0)
+    s.expert_hit_rate = static_cast<double>(s.expert_hits) / static_cast<double>(s.expert_lookups);
   if (s.transfer_s > 0) s.stream_gbps = s.bytes_streamed / s.transfer_s / 1e9;
   if (s.wall_s > 0) {
     s.stall_fraction = s.stall_s / s.wall_s;

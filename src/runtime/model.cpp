@@ -136,14 +136,23 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
       Result<PlacementPlan> p =
           StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b));
       if (!p.is_ok()) return last;
-      const uint64_t need = runtime(ctx, b) + p->host_bytes +
-                            (e->device_->shares_host_memory() ? p->device_bytes : 0);
+      // A MoE model's smallest expert cache holds one token's experts.
+      const int64_t min_experts = std::min<int64_t>(p->expert_slots, c.n_expert_used);
+      const uint64_t device =
+          p->device_bytes - (p->expert_slots - min_experts) * p->expert_slot_bytes;
+      const uint64_t need =
+          runtime(ctx, b) + p->host_bytes + (e->device_->shares_host_memory() ? device : 0);
+      const uint64_t kept =
+          device - p->slot_bytes * p->n_slots - min_experts * p->expert_slot_bytes;
       return Status::errorf(
           "{}: --ram-budget {} is too small: the smallest plan (every layer streamed, prefetch 0, "
-          "-c {}, -b {}) needs {} of RAM, of which {} are the embedding, output head and norms "
+          "-c {}, -b {}{}) needs {} of RAM, of which {} are the embedding, output head and norms{} "
           "kept resident; use --ram-budget {} or more",
-          model_path, format_bytes(po.ram_budget_bytes), ctx, b, format_bytes(need),
-          format_bytes(p->device_bytes - p->slot_bytes * p->n_slots), format_bytes(need));
+          model_path, format_bytes(po.ram_budget_bytes), ctx, b,
+          p->experts_streamed ? fmt::format(", an expert cache of {}", min_experts) : "",
+          format_bytes(need), format_bytes(kept),
+          p->experts_streamed ? " (with the layers' attention and routers)" : "",
+          format_bytes(need));
     }
   }
   STRATA_ASSIGN_OR_RETURN(e->store_, StreamingStore::create(*e->source_, po, *e->device_,
@@ -212,6 +221,11 @@ Status Model::step(std::span<Session* const> sessions, TokenTrace* trace) {
     tr.transfer_s += l.ready_s - l.start_s;
     tr.bytes_streamed += l.bytes;
   }
+  const ExpertCacheStats es = store_->take_expert_stats();
+  tr.stall_s += es.stall_s;
+  tr.expert_lookups = es.lookups;
+  tr.expert_hits = es.hits;
+  tr.expert_prefetched = es.prefetched;
   // Everything the pass did besides waiting: the layers, the embedding, the
   // output head.
   tr.compute_s = std::max(0.0, tr.wall_s - tr.stall_s);

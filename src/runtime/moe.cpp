@@ -79,9 +79,29 @@ MoeFfn::MoeFfn(const ModelConfig& c, int64_t max_batch) : c_(c) {
   ys_.resize(static_cast<size_t>(max_batch * k * c.n_embd));
 }
 
-void MoeFfn::forward(ThreadPool& pool, const LayerWeights& layer, const float* x, int64_t n,
-                     float* out) {
-  const int64_t d = c_.n_embd, E = c_.n_expert, k = c_.n_expert_used, f = c_.n_ff_exp;
+void MoeFfn::run_expert(ThreadPool& pool, const ExpertWeights& w, int64_t e, const float* x) {
+  const int64_t d = c_.n_embd, k = c_.n_expert_used, f = c_.n_ff_exp;
+  const int64_t r0 = begin_[e], m = begin_[e + 1] - r0;
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t t = slots_[r0 + i] / k;
+    std::copy(x + t * d, x + (t + 1) * d, xs_.data() + i * d);
+  }
+  {
+    MatmulInput in(xs_.data(), m, d);  // quantized once for gate and up
+    matmul(pool, w.gate, in, gate_.data());
+    matmul(pool, w.up, in, up_.data());
+  }
+  for (int64_t i = 0; i < m * f; ++i) {
+    float v = gate_[i];
+    v *= 1.0f / (1.0f + expf(-v));
+    gate_[i] = v * up_[i];
+  }
+  matmul(pool, w.down, gate_.data(), m, ys_.data() + r0 * d);
+}
+
+Status MoeFfn::forward(ThreadPool& pool, const LayerWeights& layer, ExpertSource* source,
+                       int64_t layer_index, const float* x, int64_t n, float* out) {
+  const int64_t d = c_.n_embd, E = c_.n_expert, k = c_.n_expert_used;
   STRATA_CHECK(n * k <= static_cast<int64_t>(slots_.size()), "{} tokens exceed the MoE scratch", n);
   // Router, one token at a time: a lone token's float matmul sums in its own order, so the
   // choice of experts never depends on the batch.
@@ -99,26 +119,33 @@ void MoeFfn::forward(ThreadPool& pool, const LayerWeights& layer, const float* x
   fill_.assign(begin_.begin(), begin_.end() - 1);
   for (int64_t s = 0; s < n * k; ++s) slots_[fill_[ids_[s]]++] = s;
   for (int64_t r = 0; r < n * k; ++r) row_of_[slots_[r]] = r;
-  // Each chosen expert over its tokens; its outputs land in ys_ rows begin_[e] ..
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t r0 = begin_[e], m = begin_[e + 1] - r0;
-    if (m == 0) continue;
-    for (int64_t i = 0; i < m; ++i) {
-      const int64_t t = slots_[r0 + i] / k;
-      std::copy(x + t * d, x + (t + 1) * d, xs_.data() + i * d);
+  chosen_.clear();
+  for (int64_t e = 0; e < E; ++e)
+    if (begin_[e + 1] > begin_[e]) chosen_.push_back(static_cast<int32_t>(e));
+  // Each chosen expert over its tokens; its outputs land in ys_ rows begin_[e] .. Every
+  // expert writes its own rows, so the order they run in does not change any bit.
+  if (!source) {
+    for (int32_t e : chosen_) run_expert(pool, expert_weights(c_, layer, e), e, x);
+  } else {
+    source->want(layer_index, chosen_, &order_);
+    // While this layer's experts compute, the next layer's last choice loads.
+    if (recent_.empty()) recent_.resize(static_cast<size_t>(c_.n_layer));
+    const int64_t next = (layer_index + 1) % c_.n_layer;
+    if (!recent_[next].empty()) source->prefetch(next, recent_[next]);
+    recent_[layer_index] = chosen_;
+    Status st = Status::ok();
+    for (int32_t e : order_) {
+      Result<ExpertWeights> w = source->get(layer_index, e);
+      if (!w) {
+        st = w.status().with_context("layer " + std::to_string(layer_index) + ", expert " +
+                                     std::to_string(e));
+        break;
+      }
+      run_expert(pool, *w, e, x);
+      source->put(layer_index, e);
     }
-    const ExpertWeights w = expert_weights(c_, layer, e);
-    {
-      MatmulInput in(xs_.data(), m, d);  // quantized once for gate and up
-      matmul(pool, w.gate, in, gate_.data());
-      matmul(pool, w.up, in, up_.data());
-    }
-    for (int64_t i = 0; i < m * f; ++i) {
-      float v = gate_[i];
-      v *= 1.0f / (1.0f + expf(-v));
-      gate_[i] = v * up_[i];
-    }
-    matmul(pool, w.down, gate_.data(), m, ys_.data() + r0 * d);
+    source->finish(layer_index);
+    STRATA_TRY(st);
   }
   // Weighted sum per token, over its experts in the router's order (best first): the same
   // order in any batch.
@@ -133,6 +160,7 @@ void MoeFfn::forward(ThreadPool& pool, const LayerWeights& layer, const float* x
       }
     }
   });
+  return Status::ok();
 }
 
 }  // namespace strata

@@ -8,17 +8,13 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
+#include "core/status.h"
 #include "model/config.h"
 #include "store/weight_store.h"
 
 namespace strata {
 
-// One expert's matrices: a slice of a layer's stacked tensors or its own split tensors.
-struct ExpertWeights {
-  WeightView gate;  // [n_ff_exp, n_embd]
-  WeightView up;    // [n_ff_exp, n_embd]
-  WeightView down;  // [n_embd, n_ff_exp]
-};
+// Expert `expert` of a layer whose experts are in its LayerWeights.
 ExpertWeights expert_weights(const ModelConfig& c, const LayerWeights& layer, int64_t expert);
 
 // Routes one token: from its router logits [n_expert] picks c.n_expert_used experts, best
@@ -38,16 +34,27 @@ class MoeFfn {
   // router runs token by token and every output row is made by the same arithmetic in any batch, so
   // with quantized experts a token gets the same bits whatever else is in the batch; float experts
   // agree to rounding (kernels.h).
-  void forward(ThreadPool& pool, const LayerWeights& layer, const float* x, int64_t n, float* out);
+  //
+  // `source`: where the experts come from when the layer's experts stream (the store's
+  // experts(layer)), else nullptr and they are in `layer`. Streamed experts are asked for
+  // once routing has chosen them, and the experts the next layer chose last time are
+  // prefetched. The same arithmetic on the same bytes: the same result either way.
+  Status forward(ThreadPool& pool, const LayerWeights& layer, ExpertSource* source,
+                 int64_t layer_index, const float* x, int64_t n, float* out);
 
   // The experts the last forward() chose: [n, n_expert_used] ids, best first.
   const std::vector<int32_t>& last_ids() const { return ids_; }
 
  private:
+  // Runs expert e over its tokens (ys_ rows begin_[e] ..).
+  void run_expert(ThreadPool& pool, const ExpertWeights& w, int64_t e, const float* x);
+
   ModelConfig c_;
-  std::vector<float> logits_;     // [max_batch, n_expert]
-  std::vector<int32_t> ids_;      // [n, k] chosen experts
-  std::vector<float> weights_;    // [n, k] their weights
+  std::vector<std::vector<int32_t>> recent_;  // [n_layer] experts each layer chose last time
+  std::vector<int32_t> chosen_, order_;       // this layer's experts, and the order to take them
+  std::vector<float> logits_;                 // [max_batch, n_expert]
+  std::vector<int32_t> ids_;                  // [n, k] chosen experts
+  std::vector<float> weights_;                // [n, k] their weights
   std::vector<int64_t> begin_;    // [n_expert + 1] start of each expert's group in slots_
   std::vector<int64_t> fill_;     // [n_expert] grouping cursor
   std::vector<int64_t> slots_;    // [n * k] token * k + j, grouped by expert, tokens ascending

@@ -220,7 +220,11 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     for (int64_t t = 0; t < n; ++t)
       rmsnorm(xb_.data() + t * d, x_.data() + t * d, ffn_norm, d, c_.rms_eps);
     if (moe_) {
-      moe_->forward(pool_, L, xb_.data(), n, xb_.data());
+      Status st = moe_->forward(pool_, L, store_.experts(l), l, xb_.data(), n, xb_.data());
+      if (!st) {
+        store_.release(l);
+        return st;
+      }
     } else {
       {
         MatmulInput normed(xb_.data(), n, d);  // quantized once for gate and up

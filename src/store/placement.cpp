@@ -61,13 +61,25 @@ int64_t PlacementPlan::n_resident() const {
 std::string PlacementPlan::describe() const {
   const int64_t n = static_cast<int64_t>(layer_tier.size());
   std::string map;
-  for (Tier t : layer_tier) map += t == Tier::kDevice ? 'D' : t == Tier::kHost ? 'R' : 'S';
+  for (int64_t l = 0; l < n; ++l) {
+    const Tier t = layer_tier[l];
+    map += t == Tier::kDevice ? 'D' : t == Tier::kHost ? 'R' : streams_experts(l) ? 'E' : 'S';
+  }
   std::string s = fmt::format(
       "placement: {}/{} layers resident, {} streamed from {} | prefetch {} | {} slots x {} | "
-      "device {} | ram {} | disk {} | layers [{}] (D resident, R ram, S disk)",
+      "device {} | ram {} | disk {} | layers [{}] (D resident, R ram, S disk{})",
       n_resident(), n, n_streamed(), tier_name(offload_tier), prefetch, n_slots,
       format_bytes(slot_bytes), format_bytes(device_bytes), format_bytes(host_bytes),
-      format_bytes(disk_bytes), map);
+      format_bytes(disk_bytes), map, experts_streamed ? ", E experts from disk" : "");
+  if (experts_streamed) {
+    s += fmt::format(
+        "\nexperts: streamed layers keep attention, norms and router resident and read the "
+        "experts routing picks | expert cache {} x {} = {} ({:.1f}% of {} streamed experts)",
+        expert_slots, format_bytes(expert_slot_bytes),
+        format_bytes(static_cast<uint64_t>(expert_slots) * expert_slot_bytes),
+        100.0 * static_cast<double>(expert_slots) / static_cast<double>(streamed_experts),
+        streamed_experts);
+  }
   if (!auto_note.empty()) s += "\n" + auto_note;
   return s;
 }
@@ -108,13 +120,27 @@ struct Cost {
   uint64_t ram = 0;  // everything that lives in host RAM, for --ram-budget
 };
 
-Cost cost_of(const std::vector<Tier>& tiers, const PlanInputs& in, int n_slots) {
+// Whether streamed layer `l` streams its experts alone (its other tensors resident).
+bool expert_layer(const PlanInputs& in, bool experts, size_t l) {
+  return experts && l < in.dense_bytes.size() && in.dense_bytes[l] > 0;
+}
+
+Cost cost_of(const std::vector<Tier>& tiers, const PlanInputs& in, int n_slots, bool experts,
+             int64_t expert_slots) {
   Cost c;
-  c.device = in.globals_bytes + static_cast<uint64_t>(n_slots) * in.slot_bytes;
+  c.device = in.globals_bytes + static_cast<uint64_t>(n_slots) * in.slot_bytes +
+             static_cast<uint64_t>(expert_slots) * in.expert_slot_bytes;
   for (size_t l = 0; l < tiers.size(); ++l) {
-    if (tiers[l] == Tier::kDevice) c.device += in.layer_bytes[l];
-    if (tiers[l] == Tier::kHost) c.host += in.layer_bytes[l];
-    if (tiers[l] == Tier::kDisk) c.disk += in.layer_bytes[l];
+    uint64_t off = in.layer_bytes[l];
+    if (tiers[l] == Tier::kDevice) {
+      c.device += off;
+      continue;
+    }
+    if (expert_layer(in, experts, l)) {
+      c.device += in.dense_bytes[l];
+      off -= in.dense_bytes[l];
+    }
+    (tiers[l] == Tier::kHost ? c.host : c.disk) += off;
   }
   // Devices that do not share host memory stage disk reads through pinned host buffers.
   const bool any_disk = c.disk > 0;
@@ -149,15 +175,67 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
     if (vram_budget > 0 && c.device > vram_budget) return false;
     return true;
   };
-  auto slots_for = [&](int64_t n_resident) { return n_resident < n_layer ? o.prefetch + 1 : 0; };
+  // MoE layers streamed from disk stream expert by expert (whole layers from RAM: a copy of
+  // a whole layer costs less than many small ones, and RAM holds every expert anyway).
+  const bool experts = o.stream_experts && p.offload_tier == Tier::kDisk &&
+                       in.expert_slot_bytes > 0 && !in.dense_bytes.empty();
+  auto slots_for = [&](const std::vector<Tier>& t) {
+    for (size_t l = 0; l < t.size(); ++l) {
+      if (t[l] != Tier::kDevice && !expert_layer(in, experts, l)) return o.prefetch + 1;
+    }
+    return 0;
+  };
+  auto streamed_experts = [&](const std::vector<Tier>& t) {
+    int64_t n = 0;
+    for (size_t l = 0; l < t.size(); ++l)
+      if (t[l] != Tier::kDevice && expert_layer(in, experts, l)) n += in.n_expert;
+    return n;
+  };
+  // The expert cache: --expert-cache, else all the room the budgets leave (every streamed
+  // expert at most), else as many bytes as whole-layer slots would take.
+  auto expert_slots_for = [&](const std::vector<Tier>& t, int n_slots) -> int64_t {
+    const int64_t total = streamed_experts(t);
+    if (total == 0) return 0;
+    const uint64_t esb = in.expert_slot_bytes;
+    if (o.expert_cache_bytes > 0)
+      return std::min<int64_t>(total, static_cast<int64_t>(o.expert_cache_bytes / esb));
+    if (!o.ram_budget_bytes && !vram_budget)
+      return std::min<int64_t>(total, (o.prefetch + 1) * in.n_expert);
+    const Cost base = cost_of(t, in, n_slots, experts, 0);
+    int64_t room = total;
+    if (o.ram_budget_bytes && in.device_shares_host) {
+      room = base.ram >= o.ram_budget_bytes
+                 ? 0
+                 : std::min<int64_t>(room, (o.ram_budget_bytes - base.ram) / esb);
+    }
+    if (vram_budget) {
+      room = base.device >= vram_budget
+                 ? 0
+                 : std::min<int64_t>(room, (vram_budget - base.device) / esb);
+    }
+    return room;
+  };
+  // A token routes to n_expert_used experts per layer: a smaller cache reloads them all the
+  // time. An explicit --expert-cache may go down to one.
+  const int64_t min_expert_slots =
+      o.expert_cache_bytes > 0 ? 1 : std::max<int64_t>(1, in.n_expert_used);
+  auto plan_fits = [&](const std::vector<Tier>& t) {
+    const int n_slots = slots_for(t);
+    const int64_t es = expert_slots_for(t, n_slots);
+    if (streamed_experts(t) > 0 && es < min_expert_slots) return false;
+    return fits(cost_of(t, in, n_slots, experts, es));
+  };
 
   int64_t n_res = o.gpu_layers;
   if (n_res > n_layer) n_res = n_layer;
   if (n_res < 0) {
-    // auto: the most resident layers that fit every budget.
+    // auto: the most resident layers that fit every budget. A model whose experts stream
+    // gives the room to the expert cache instead, which keeps the experts tokens use from
+    // every layer, where resident layers would keep every expert of a few.
     for (n_res = n_layer; n_res > 0; --n_res) {
       auto t = assign(n_layer, n_res, o.keep, p.offload_tier);
-      if (fits(cost_of(t, in, slots_for(n_res)))) break;
+      if (plan_fits(t)) break;
+      if (experts && n_res == n_layer) n_res = 1;  // next: 0
     }
     p.auto_note = fmt::format("--gpu-layers auto chose {} of {}", n_res, n_layer);
     if (o.ram_budget_bytes) p.auto_note += ", ram budget " + format_bytes(o.ram_budget_bytes);
@@ -165,16 +243,32 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
     if (!o.ram_budget_bytes && !vram_budget) p.auto_note += " (no budget set: all resident)";
   }
   p.layer_tier = assign(n_layer, n_res, o.keep, p.offload_tier);
-  p.n_slots = slots_for(n_res);
+  p.n_slots = slots_for(p.layer_tier);
   p.slot_bytes = p.n_slots > 0 ? in.slot_bytes : 0;
-  Cost c = cost_of(p.layer_tier, in, p.n_slots);
+  p.layer_experts.assign(n_layer, false);
+  for (int64_t l = 0; l < n_layer; ++l) p.layer_experts[l] = expert_layer(in, true, l);
+  p.streamed_experts = streamed_experts(p.layer_tier);
+  if (p.streamed_experts > 0) {
+    p.experts_streamed = true;
+    p.expert_slot_bytes = in.expert_slot_bytes;
+    p.expert_slots = expert_slots_for(p.layer_tier, p.n_slots);
+    if (p.expert_slots < min_expert_slots) {
+      if (o.expert_cache_bytes > 0) {
+        return Status::errorf("--expert-cache {} holds no expert: one takes {}",
+                              format_bytes(o.expert_cache_bytes),
+                              format_bytes(in.expert_slot_bytes));
+      }
+      p.expert_slots = min_expert_slots;  // over the budget: said below
+    }
+  }
+  Cost c = cost_of(p.layer_tier, in, p.n_slots, p.experts_streamed, p.expert_slots);
   p.device_bytes = c.device;
   p.host_bytes = c.host;
   p.disk_bytes = c.disk;
   if (o.ram_budget_bytes > 0 && c.ram > o.ram_budget_bytes) {
     return Status::errorf(
         "the plan ({} resident layers, {} streamed) needs {} of RAM (weights, slots, KV cache and "
-        "scratch), more than --ram-budget {}: lower --gpu-layers, -c or --prefetch",
+        "scratch), more than --ram-budget {}: lower --gpu-layers, -c, --prefetch or --expert-cache",
         n_res, n_layer - n_res, format_bytes(c.ram), format_bytes(o.ram_budget_bytes));
   }
   if (vram_budget > 0 && c.device > vram_budget) {

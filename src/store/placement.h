@@ -21,6 +21,11 @@ struct PlanInputs {
   uint64_t runtime_bytes = 0;  // KV cache + scratch, in host RAM
   bool device_shares_host = true;
   uint64_t device_capacity_bytes = 0;  // 0 = unlimited
+  // Mixture-of-experts layers, whose experts can stream one by one: per layer, the bytes
+  // of everything but its experts (0: not such a layer); empty for dense models.
+  std::vector<uint64_t> dense_bytes;
+  uint64_t expert_slot_bytes = 0;  // one expert in the expert cache
+  int64_t n_expert = 0, n_expert_used = 0;
 };
 
 struct PlacementPlan {
@@ -33,6 +38,17 @@ struct PlacementPlan {
   uint64_t host_bytes = 0;    // host-tier layers (+ staging when not shared)
   uint64_t disk_bytes = 0;    // disk-tier layers
   std::string auto_note;      // how "auto" decided, "" if nothing was automatic
+  // Streamed MoE layers stream their experts through an expert cache (their other tensors
+  // resident, counted in device_bytes like the cache), not as whole layers.
+  bool experts_streamed = false;
+  int64_t expert_slots = 0;  // experts the cache holds
+  uint64_t expert_slot_bytes = 0;
+  int64_t streamed_experts = 0;  // experts of the streamed layers, all together
+
+  bool streams_experts(int64_t layer) const {
+    return experts_streamed && layer_tier[layer] != Tier::kDevice && layer_experts[layer];
+  }
+  std::vector<bool> layer_experts;  // [n_layer] the layer is MoE (its experts can stream)
 
   int64_t n_resident() const;
   int64_t n_streamed() const { return static_cast<int64_t>(layer_tier.size()) - n_resident(); }

@@ -36,6 +36,32 @@ std::string auto_pack_dir(const ModelSource& m) {
   return cache_root() + "/packs/" + stem + "-" + fmt::format("{:016x}", h);
 }
 
+// A MoE layer's specs without its experts (what stays resident when its experts stream).
+std::vector<TensorSpec> dense_specs(const ModelConfig& c, int64_t layer) {
+  std::vector<TensorSpec> specs = layer_tensor_specs(c, layer);
+  specs.resize(kLayerTensorCount);
+  for (LayerTensor t : {LayerTensor::kGateExps, LayerTensor::kUpExps, LayerTensor::kDownExps})
+    specs[static_cast<int>(t)].name.clear();
+  return specs;
+}
+
+// Fills the plan inputs' MoE fields: the layers' bytes without experts and the size of one
+// expert in the cache. Dense models leave them empty.
+Status expert_plan_inputs(const ModelConfig& c, const TensorIndex& index, PlanInputs* in) {
+  if (!c.is_moe()) return Status::ok();
+  in->dense_bytes.assign(c.n_layer, 0);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    auto specs = dense_specs(c, l);
+    in->dense_bytes[l] =
+        make_layer_layout(index, specs.data(), static_cast<int>(specs.size())).total_bytes;
+    STRATA_ASSIGN_OR_RETURN(uint64_t esb, ExpertCache::expert_slot_bytes(c, index, l));
+    in->expert_slot_bytes = std::max(in->expert_slot_bytes, esb);
+  }
+  in->n_expert = c.n_expert;
+  in->n_expert_used = c.n_expert_used;
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<StreamingStore>> StreamingStore::create(const ModelSource& model,
@@ -66,6 +92,7 @@ Result<PlacementPlan> StreamingStore::plan_only(const ModelSource& model,
   in.runtime_bytes = runtime_bytes;
   in.device_shares_host = device.shares_host_memory();
   in.device_capacity_bytes = device.stats().capacity_bytes;
+  STRATA_TRY(expert_plan_inputs(model.config, *s->index_, &in));
   return make_placement_plan(opts, in);
 }
 
@@ -105,6 +132,7 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
   in.runtime_bytes = runtime_bytes;
   in.device_shares_host = device_.shares_host_memory();
   in.device_capacity_bytes = device_.stats().capacity_bytes;
+  STRATA_TRY(expert_plan_inputs(c, *index_, &in));
   STRATA_ASSIGN_OR_RETURN(plan_, make_placement_plan(opts, in));
 
   // Streaming straight from the model file needs each layer's bytes close together. If they
@@ -112,7 +140,9 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
   if (!pack_ && plan_.n_streamed() > 0) {
     bool scattered = false;
     for (int64_t l = 0; l < c.n_layer; ++l) {
-      if (plan_.layer_tier[l] != Tier::kDevice && !layouts_[l].streams_well()) scattered = true;
+      if (plan_.layer_tier[l] != Tier::kDevice && !plan_.streams_experts(l) &&
+          !layouts_[l].streams_well())
+        scattered = true;
     }
     if (scattered && opts.auto_pack) {
       const std::string dir = auto_pack_dir(model_);
@@ -167,6 +197,15 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
       layout_views(layouts_[l], mem, &resident_views_[l]);
       continue;
     }
+    if (plan_.streams_experts(l)) {
+      // Attention, norms and router resident; the experts come through the cache.
+      auto specs = dense_specs(c, l);
+      dense_layouts_.resize(c.n_layer);
+      dense_layouts_[l] = make_layer_layout(*index_, specs.data(), static_cast<int>(specs.size()));
+      STRATA_ASSIGN_OR_RETURN(char* mem, load_resident(dense_layouts_[l], l));
+      layout_views(dense_layouts_[l], mem, &resident_views_[l]);
+      continue;
+    }
     stream_pos_[l] = static_cast<int64_t>(streamed_.size());
     streamed_.push_back(l);
     if (t == Tier::kHost) {
@@ -175,6 +214,13 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
       host_tier_[l] = static_cast<char*>(p);
       STRATA_TRY(read_layout(layouts_[l], l, host_tier_[l]));
     }
+  }
+  if (plan_.experts_streamed) {
+    std::vector<bool> layers(c.n_layer);
+    for (int64_t l = 0; l < c.n_layer; ++l) layers[l] = plan_.streams_experts(l);
+    STRATA_ASSIGN_OR_RETURN(expert_cache_,
+                            ExpertCache::create(c, *index_, layers, plan_.expert_slots,
+                                                plan_.expert_slot_bytes, *reader_, device_));
   }
   // Slots, and staging buffers where disk reads cannot land in device memory directly.
   const bool staged = !device_.shares_host_memory() && plan_.offload_tier == Tier::kDisk;
@@ -200,6 +246,7 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
 }
 
 StreamingStore::~StreamingStore() {
+  expert_cache_.reset();  // its thread reads through reader_
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -313,7 +360,8 @@ void StreamingStore::pump_locked() {
 }
 
 Result<const LayerWeights*> StreamingStore::acquire(int64_t layer) {
-  if (plan_.layer_tier[layer] == Tier::kDevice) return &resident_views_[layer];
+  if (plan_.layer_tier[layer] == Tier::kDevice || plan_.streams_experts(layer))
+    return &resident_views_[layer];
   std::unique_lock<std::mutex> lock(mu_);
   const double t0 = now_seconds();
   int slot = find_slot_locked(layer);
@@ -358,7 +406,7 @@ Result<const LayerWeights*> StreamingStore::acquire(int64_t layer) {
 }
 
 void StreamingStore::release(int64_t layer) {
-  if (plan_.layer_tier[layer] == Tier::kDevice) return;
+  if (plan_.layer_tier[layer] == Tier::kDevice || plan_.streams_experts(layer)) return;
   std::lock_guard<std::mutex> lock(mu_);
   int slot = find_slot_locked(layer);
   if (slot < 0) return;
@@ -377,10 +425,20 @@ void StreamingStore::release(int64_t layer) {
 }
 
 std::vector<LayerLoad> StreamingStore::take_loads() {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<LayerLoad> out;
-  out.swap(loads_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out.swap(loads_);
+  }
+  if (expert_cache_) {
+    std::vector<LayerLoad> e = expert_cache_->take_loads();
+    out.insert(out.end(), e.begin(), e.end());
+  }
   return out;
+}
+
+ExpertCacheStats StreamingStore::take_expert_stats() {
+  return expert_cache_ ? expert_cache_->take_stats() : ExpertCacheStats{};
 }
 
 void StreamingStore::io_loop() {

@@ -19,6 +19,7 @@
 
 #include "backend/device.h"
 #include "model/model_source.h"
+#include "store/expert_cache.h"
 #include "store/file_reader.h"
 #include "store/layer_layout.h"
 #include "store/layer_pack.h"
@@ -46,11 +47,17 @@ class StreamingStore final : public WeightStore {
   Result<const LayerWeights*> acquire(int64_t layer) override;
   void release(int64_t layer) override;
   const GlobalWeights& globals() const override { return globals_; }
+  ExpertSource* experts(int64_t layer) override {
+    return expert_cache_ && plan_.streams_experts(layer) ? expert_cache_.get() : nullptr;
+  }
 
   const PlacementPlan& plan() const { return plan_; }
   std::string io_description() const;  // reader engine, pack or model file, verify
-  // Loads acquired since the last call, in acquire order.
+  // Loads acquired since the last call, in acquire order, then the expert loads finished
+  // since the last call.
   std::vector<LayerLoad> take_loads();
+  // The expert cache's counters since the last call (zero when experts do not stream).
+  ExpertCacheStats take_expert_stats();
 
  private:
   enum class SlotState { kFree, kLoading, kCopying, kReady, kInUse, kFailed };
@@ -87,14 +94,16 @@ class StreamingStore final : public WeightStore {
   std::unique_ptr<FileReader> reader_;
   std::optional<LayerPack> pack_;
   bool verify_ = false;
-  const TensorIndex* index_ = nullptr;  // model's or pack's
-  std::vector<LayerLayout> layouts_;    // [n_layer]
+  const TensorIndex* index_ = nullptr;      // model's or pack's
+  std::vector<LayerLayout> layouts_;        // [n_layer]
+  std::vector<LayerLayout> dense_layouts_;  // [n_layer] MoE layers without their experts
   LayerLayout globals_layout_;
   std::vector<char*> device_allocs_;  // to free
   std::vector<char*> pinned_allocs_;
   GlobalWeights globals_;
-  std::vector<LayerWeights> resident_views_;  // [n_layer], resident layers only
-  std::vector<char*> host_tier_;              // [n_layer], pinned copies of host-tier layers
+  std::vector<LayerWeights> resident_views_;   // [n_layer], resident layers only
+  std::vector<char*> host_tier_;               // [n_layer], pinned copies of host-tier layers
+  std::unique_ptr<ExpertCache> expert_cache_;  // when streamed layers stream their experts
 
   std::vector<int64_t> streamed_;    // streamed layers, ascending
   std::vector<int64_t> stream_pos_;  // [n_layer] index into streamed_ or -1

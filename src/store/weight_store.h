@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "backend/cpu/kernels.h"
@@ -28,6 +29,38 @@ struct GlobalWeights {
   const WeightView& operator[](GlobalTensor k) const { return t[static_cast<int>(k)]; }
 };
 
+// One expert's matrices: a slice of a layer's stacked tensors, its own split tensors, or its
+// bytes in an expert cache.
+struct ExpertWeights {
+  WeightView gate;  // [n_ff_exp, n_embd]
+  WeightView up;    // [n_ff_exp, n_embd]
+  WeightView down;  // [n_embd, n_ff_exp]
+};
+
+// The experts of mixture-of-experts layers whose experts stream on demand (the store's
+// LayerWeights for such a layer have no expert views). Per layer, the executor calls
+// want() once with the experts routing chose, then get()/put() for each of them in the
+// order want() gave, then finish(). Called by the executor thread only.
+class ExpertSource {
+ public:
+  virtual ~ExpertSource() = default;
+  // Starts loading those of `experts` (distinct) that are not cached, and counts cache hits
+  // and misses. `order` receives the same experts in the order to get() them: those in
+  // memory (or loading) first, then the misses as they will load. Another order can wait
+  // forever when the cache holds fewer experts than the layer needs.
+  virtual void want(int64_t layer, std::span<const int32_t> experts,
+                    std::vector<int32_t>* order) = 0;
+  // Experts likely needed next (e.g. what the next layer chose for the previous token):
+  // loaded only into room nothing wanted needs, behind every wanted load; dropped at the
+  // next want() if not started.
+  virtual void prefetch(int64_t layer, std::span<const int32_t> experts) = 0;
+  // Blocks until the expert is in compute memory; it stays there until put().
+  virtual Result<ExpertWeights> get(int64_t layer, int32_t expert) = 0;
+  virtual void put(int64_t layer, int32_t expert) = 0;
+  // Ends the layer: anything wanted and not taken (after an error) is let go.
+  virtual void finish(int64_t layer) = 0;
+};
+
 // Interface the executor sees. acquire()/release() are called by the executor thread only.
 class WeightStore {
  public:
@@ -36,6 +69,9 @@ class WeightStore {
   virtual Result<const LayerWeights*> acquire(int64_t layer) = 0;
   virtual void release(int64_t layer) = 0;
   virtual const GlobalWeights& globals() const = 0;
+  // Where the experts of `layer` come from when they are not in its LayerWeights; nullptr
+  // when they are (resident layers, whole-layer streaming, dense models).
+  virtual ExpertSource* experts(int64_t /*layer*/) { return nullptr; }
 };
 
 // Every layer resident in RAM (the CPU backend's compute memory), read with the page cache:

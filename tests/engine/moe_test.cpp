@@ -185,7 +185,7 @@ TEST_P(MoeExpertTypes, MatchDoubleAndAreBatchInvariant) {
     ThreadPool pool(2);
     MoeFfn moe(c, 16);
     std::vector<float> batch(n * d), split(n * d), solo(n * d);
-    moe.forward(pool, layer.stacked, x.data(), n, batch.data());
+    ASSERT_TRUE(moe.forward(pool, layer.stacked, nullptr, 0, x.data(), n, batch.data()).is_ok());
     EXPECT_LT(rel_rmse(batch, want), tc.max_error) << dtype_name(tc.type);
     for (int64_t t = 0; t < n; ++t) {  // every expert is used by some token
       EXPECT_EQ(moe.last_ids()[t * c.n_expert_used], t % c.n_expert);
@@ -194,12 +194,15 @@ TEST_P(MoeExpertTypes, MatchDoubleAndAreBatchInvariant) {
     ModelConfig c_split = c;
     c_split.experts_split = true;
     MoeFfn moe_split(c_split, 16);
-    moe_split.forward(pool, layer.split, x.data(), n, split.data());
+    ASSERT_TRUE(
+        moe_split.forward(pool, layer.split, nullptr, 0, x.data(), n, split.data()).is_ok());
     EXPECT_EQ(std::memcmp(split.data(), batch.data(), batch.size() * sizeof(float)), 0);
     // One token at a time, in place (out aliasing x, as the executor calls it).
     for (int64_t t = 0; t < n; ++t) {
       std::copy(x.begin() + t * d, x.begin() + (t + 1) * d, solo.begin() + t * d);
-      moe.forward(pool, layer.stacked, solo.data() + t * d, 1, solo.data() + t * d);
+      ASSERT_TRUE(
+          moe.forward(pool, layer.stacked, nullptr, 0, solo.data() + t * d, 1, solo.data() + t * d)
+              .is_ok());
     }
     const bool float_type =
         tc.type == DType::kF32 || tc.type == DType::kF16 || tc.type == DType::kBF16;
