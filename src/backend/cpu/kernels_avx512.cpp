@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "core/quant/blocks.h"
 
