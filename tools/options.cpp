@@ -97,6 +97,10 @@ void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t)
                  "on demand (e.g. 2G). auto: what --ram-budget leaves, else as much as "
                  "whole-layer slots would take")
       ->capture_default_str();
+  app.add_option("--output-head", o->output_head,
+                 "The output head: resident, stream (from disk in row chunks; the embedding's rows "
+                 "read as tokens need them), or auto: streamed only when nothing fits otherwise")
+      ->capture_default_str();
   app.add_flag("!--no-stream-experts", o->stream_experts,
                "Stream a mixture-of-experts model's layers whole instead of expert by expert");
   app.add_option("--device", o->device, "Compute device: cpu, or sim (a simulated accelerator)")

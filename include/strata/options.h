@@ -65,11 +65,16 @@ struct PlacementOptions {
   // most; with no budget, the bytes whole-layer slots would take).
   uint64_t expert_cache_bytes = 0;
   bool stream_experts = true;  // false: MoE layers stream whole, like dense ones
+  // The output head: "resident", "stream" (from disk in row chunks, the embedding's rows
+  // read as tokens need them) or "auto": streamed only when no plan fits a budget otherwise.
+  // An untied embedding streams whenever any layer does (a token reads one row of it).
+  std::string output_head = "auto";
+  uint64_t head_chunk_bytes = 16ull << 20;  // rows of a streamed head read at a time (x2 buffers)
 };
 
 // One streamed layer (or expert) load, measured. Times are steady-clock seconds (now_seconds()).
 struct LayerLoad {
-  int64_t layer = 0;
+  int64_t layer = 0;    // -1: a chunk of the output head
   int32_t expert = -1;  // >= 0: one expert of a mixture-of-experts layer, not the whole layer
   Tier tier = Tier::kDisk;
   uint64_t bytes = 0;       // the layer's tensor bytes

@@ -67,7 +67,7 @@ StreamSummary summarize_stream(const GenerateStats& st) {
     s.expert_prefetched += t.expert_prefetched;
     for (const LayerLoad& l : t.loads) {
       spans.emplace_back(l.start_s, l.ready_s);
-      if (l.expert < 0) per_layer[l.layer].push_back(l.ready_s - l.start_s);
+      if (l.expert < 0 && l.layer >= 0) per_layer[l.layer].push_back(l.ready_s - l.start_s);
     }
   }
   // Loads overlap one another (prefetch > 1, copies behind reads): count busy time once.

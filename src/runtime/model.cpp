@@ -132,9 +132,14 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
       least.ram_budget_bytes = 0;
       least.gpu_layers = 0;
       least.prefetch = 0;
+      if (least.output_head == "auto") least.output_head = "stream";
       const auto [ctx, b] = tries.back();
       Result<PlacementPlan> p =
           StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b));
+      if (!p.is_ok() && po.output_head == "auto") {  // the head cannot stream here
+        least.output_head = "resident";
+        p = StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b));
+      }
       if (!p.is_ok()) return last;
       // A MoE model's smallest expert cache holds one token's experts.
       const int64_t min_experts = std::min<int64_t>(p->expert_slots, c.n_expert_used);
@@ -142,17 +147,20 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
           p->device_bytes - (p->expert_slots - min_experts) * p->expert_slot_bytes;
       const uint64_t need =
           runtime(ctx, b) + p->host_bytes + (e->device_->shares_host_memory() ? device : 0);
-      const uint64_t kept =
-          device - p->slot_bytes * p->n_slots - min_experts * p->expert_slot_bytes;
+      const uint64_t kept = device - p->slot_bytes * p->n_slots -
+                            min_experts * p->expert_slot_bytes - p->head_chunk_bytes;
+      std::string what = "the norms";
+      if (!p->embd_streamed) what += ", the embedding";
+      if (!p->head_streamed && !c.tied_embeddings) what += ", the output head";
+      if (p->experts_streamed) what += ", the layers' attention and routers";
       return Status::errorf(
           "{}: --ram-budget {} is too small: the smallest plan (every layer streamed, prefetch 0, "
-          "-c {}, -b {}{}) needs {} of RAM, of which {} are the embedding, output head and norms{} "
-          "kept resident; use --ram-budget {} or more",
+          "-c {}, -b {}{}{}) needs {} of RAM, of which {} are {} kept resident; use --ram-budget "
+          "{} or more",
           model_path, format_bytes(po.ram_budget_bytes), ctx, b,
           p->experts_streamed ? fmt::format(", an expert cache of {}", min_experts) : "",
-          format_bytes(need), format_bytes(kept),
-          p->experts_streamed ? " (with the layers' attention and routers)" : "",
-          format_bytes(need));
+          p->head_streamed ? ", the output head streamed" : "", format_bytes(need),
+          format_bytes(kept), what, format_bytes(need));
     }
   }
   STRATA_ASSIGN_OR_RETURN(e->store_, StreamingStore::create(*e->source_, po, *e->device_,

@@ -152,15 +152,19 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
   const GlobalWeights& g = store_.globals();
   const WeightView& emb = g[GlobalTensor::kTokEmbd];
   {
-    int64_t t = 0;
+    ids_.clear();
     for (const SeqInput& s : seqs) {
       for (int32_t id : s.tokens) {
         if (id < 0 || id >= c_.n_vocab) {
           return Status::errorf("token id {} is outside the vocabulary of {}", id, c_.n_vocab);
         }
-        row_to_f32(emb, id, x_.data() + t * d);
-        ++t;
+        ids_.push_back(id);
       }
+    }
+    if (emb.empty()) {
+      STRATA_TRY(store_.embedding_rows(ids_, x_.data()));  // read from disk, the rows only
+    } else {
+      for (int64_t t = 0; t < n; ++t) row_to_f32(emb, ids_[t], x_.data() + t * d);
     }
   }
   if (timings) {
@@ -257,14 +261,35 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     }
     t0 += len;
   }
-  const WeightView& cls = c_.tied_embeddings ? emb : g[GlobalTensor::kOutput];
-  if (seqs.size() == 1) {
-    matmul(pool_, cls, xb_.data(), n_out, seqs[0].logits);
-    return Status::ok();
-  }
   const int64_t V = c_.n_vocab;
-  multi_logits_.resize(static_cast<size_t>(n_out) * V);
-  matmul(pool_, cls, xb_.data(), n_out, multi_logits_.data());
+  float* logits = seqs[0].logits;
+  if (seqs.size() > 1) {
+    multi_logits_.resize(static_cast<size_t>(n_out) * V);
+    logits = multi_logits_.data();
+  }
+  if (RowStream* head = store_.head()) {
+    // Chunk by chunk of vocabulary rows, as they stream; the activations are quantized once
+    // and every row is computed as in one matmul, so the logits are the same bits.
+    MatmulInput in(xb_.data(), n_out, d);
+    for (int64_t chunk = 0; chunk < head->n_chunks(); ++chunk) {
+      STRATA_ASSIGN_OR_RETURN(const WeightView w, head->acquire(chunk));
+      const int64_t first = chunk * head->chunk_rows();
+      if (n_out == 1) {
+        matmul(pool_, w, in, logits + first);
+      } else {
+        head_rows_.resize(static_cast<size_t>(n_out * w.rows));
+        matmul(pool_, w, in, head_rows_.data());
+        for (int64_t t = 0; t < n_out; ++t) {
+          std::memcpy(logits + t * V + first, head_rows_.data() + t * w.rows,
+                      static_cast<size_t>(w.rows) * sizeof(float));
+        }
+      }
+      head->release(chunk);
+    }
+  } else {
+    matmul(pool_, c_.tied_embeddings ? emb : g[GlobalTensor::kOutput], xb_.data(), n_out, logits);
+  }
+  if (seqs.size() == 1) return Status::ok();
   const float* row = multi_logits_.data();
   for (const SeqInput& s : seqs) {
     const int64_t rows = s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;

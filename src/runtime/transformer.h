@@ -71,6 +71,8 @@ class Transformer {
   std::vector<int64_t> tok_pos_;
   std::vector<KvCache*> tok_kv_;
   std::vector<float> multi_logits_;  // [rows, n_vocab] when several sequences want logits
+  std::vector<int32_t> ids_;         // the batch's token ids
+  std::vector<float> head_rows_;     // [rows, chunk] a streamed head chunk's logits
   // Scratch, sized for max_batch tokens.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, hb_, hb2_;
   std::vector<float> att_scores_;  // [n_threads][n_ctx]

@@ -6,6 +6,7 @@
 #include "core/timer.h"
 #include "core/units.h"
 #include "model/tensor_spec.h"
+#include "store/layer_layout.h"
 
 namespace strata {
 
@@ -56,10 +57,6 @@ Result<std::vector<const TensorInfo*>> expert_tensors(const ModelConfig& c,
   return out;
 }
 
-uint64_t aligned_span(uint64_t offset, uint64_t nbytes) {
-  return align_up(offset + nbytes, kDirectIoAlignBytes) - align_down(offset, kDirectIoAlignBytes);
-}
-
 // One of an expert's three row ranges (gate, up, down) in the file.
 struct Piece {
   const TensorInfo* info = nullptr;
@@ -108,7 +105,7 @@ Result<uint64_t> ExpertCache::expert_slot_bytes(const ModelConfig& c, const Tens
     uint64_t b = 0;
     // Stacked experts start at different alignments; the widest case is one block more.
     for (const Piece& p : ps)
-      b += c.experts_split ? aligned_span(p.offset, p.nbytes)
+      b += c.experts_split ? aligned_read_bytes(p.offset, p.nbytes)
                            : align_up(p.nbytes, kDirectIoAlignBytes) + kDirectIoAlignBytes;
     most = std::max(most, b);
   }
@@ -293,12 +290,7 @@ ExpertCacheStats ExpertCache::take_stats() {
 // has its own memory) and sets their views.
 Status ExpertCache::load(std::vector<int>& batch, char* staging) {
   std::vector<ReadRequest> reads;
-  struct Fixup {  // a piece whose bytes must move to an aligned address after the read
-    char* from;
-    char* to;
-    uint64_t n;
-  };
-  std::vector<Fixup> fixups;
+  std::vector<AlignedRead> pieces;
   for (size_t b = 0; b < batch.size(); ++b) {
     Slot& s = slots_[batch[b]];
     const int64_t layer = s.key / c_.n_expert;
@@ -312,19 +304,14 @@ Status ExpertCache::load(std::vector<int>& batch, char* staging) {
     s.load.read_bytes = 0;
     for (int p = 0; p < 3; ++p) {
       const Piece& pc = ps[p];
-      const uint64_t begin = align_down(pc.offset, kDirectIoAlignBytes);
-      const uint64_t span = aligned_span(pc.offset, pc.nbytes);
+      const uint64_t span = aligned_read_bytes(pc.offset, pc.nbytes);
       if (at + span > slot_bytes_) return Status::error("an expert does not fit its cache slot");
-      reads.push_back({pc.info->file_index, begin, span, base + at});
-      // Where the bytes land, and where the kernels want them (element-aligned).
-      uint64_t dst = at + (pc.offset - begin);
-      const uint64_t align = dtype_alignment(*pc.info->dtype);
-      if (dst % align != 0) {
-        fixups.push_back({base + dst, base + dst - dst % align, pc.nbytes});
-        dst -= dst % align;
-      }
+      const AlignedRead r = aligned_read(pc.info->file_index, pc.offset, pc.nbytes, base + at,
+                                         dtype_alignment(*pc.info->dtype));
+      reads.push_back(r.request);
+      pieces.push_back(r);
       WeightView& v = *views[p];
-      v.data = s.mem + dst;
+      v.data = s.mem + at + (r.data - (base + at));  // the same place in device memory
       v.dtype = *pc.info->dtype;
       v.rows = pc.rows;
       v.cols = pc.cols;
@@ -335,7 +322,7 @@ Status ExpertCache::load(std::vector<int>& batch, char* staging) {
     }
   }
   STRATA_TRY(reader_.read(reads));
-  for (const Fixup& f : fixups) std::memmove(f.to, f.from, f.n);
+  for (const AlignedRead& r : pieces) r.realign();
   if (staging) {
     for (size_t b = 0; b < batch.size(); ++b) {
       auto ev = device_.copy_to_device_async(slots_[batch[b]].mem, staging + b * slot_bytes_,

@@ -16,6 +16,26 @@ constexpr uint64_t kMaxGapBytes = 1 << 20;
 constexpr uint64_t kSideAlignBytes = 64;
 }  // namespace
 
+uint64_t aligned_read_bytes(uint64_t offset, uint64_t nbytes) {
+  return align_up(offset + nbytes, kDirectIoAlignBytes) - align_down(offset, kDirectIoAlignBytes);
+}
+
+AlignedRead aligned_read(uint32_t file_index, uint64_t offset, uint64_t nbytes, char* buf,
+                         uint64_t elem_align) {
+  AlignedRead r;
+  const uint64_t begin = align_down(offset, kDirectIoAlignBytes);
+  r.request = {file_index, begin, aligned_read_bytes(offset, nbytes), buf};
+  r.landed = buf + (offset - begin);
+  const uint64_t at = offset - begin;
+  r.data = buf + (at - at % elem_align);  // moving down stays inside the buffer
+  r.nbytes = nbytes;
+  return r;
+}
+
+void AlignedRead::realign() const {
+  if (data != landed) std::memmove(data, landed, nbytes);
+}
+
 LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs, int n_specs) {
   LayerLayout L;
   L.tensors.resize(n_specs);

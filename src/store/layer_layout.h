@@ -44,6 +44,24 @@ struct LayerLayout {
   }
 };
 
+// Bytes a direct-I/O read of [offset, offset + nbytes) covers: the range widened to 4 KiB
+// boundaries.
+uint64_t aligned_read_bytes(uint64_t offset, uint64_t nbytes);
+
+// A read of bytes [offset, offset + nbytes) of file `file_index` with direct I/O into `buf`
+// (4096-aligned, aligned_read_bytes() long). Once read, realign() moves the bytes to `data`,
+// an address aligned for elements of `elem_align` bytes (a no-op unless the file offset was
+// not).
+struct AlignedRead {
+  ReadRequest request;
+  char* data = nullptr;
+  char* landed = nullptr;
+  uint64_t nbytes = 0;
+  void realign() const;
+};
+AlignedRead aligned_read(uint32_t file_index, uint64_t offset, uint64_t nbytes, char* buf,
+                         uint64_t elem_align);
+
 // Lays out the tensors named by `specs` (missing optional tensors are skipped).
 LayerLayout make_layer_layout(const TensorIndex& index, const TensorSpec* specs, int n_specs);
 

@@ -80,6 +80,13 @@ std::string PlacementPlan::describe() const {
         100.0 * static_cast<double>(expert_slots) / static_cast<double>(streamed_experts),
         streamed_experts);
   }
+  if (head_streamed || embd_streamed) {
+    s += fmt::format("\nhead: {}{}",
+                     head_streamed ? "output head streamed from disk in row chunks (" +
+                                         format_bytes(head_chunk_bytes) + " of buffers)"
+                                   : "output head resident",
+                     embd_streamed ? ", embedding rows read from disk as tokens need them" : "");
+  }
   if (!auto_note.empty()) s += "\n" + auto_note;
   return s;
 }
@@ -125,11 +132,27 @@ bool expert_layer(const PlanInputs& in, bool experts, size_t l) {
   return experts && l < in.dense_bytes.size() && in.dense_bytes[l] > 0;
 }
 
+// Whether the embedding streams: a tied one with the head, an untied one as soon as anything
+// streams (a token reads one row of it).
+bool embd_streams(const std::vector<Tier>& tiers, const PlanInputs& in, bool head_stream) {
+  if (in.embd_bytes == 0) return false;
+  if (in.head_bytes == 0 || head_stream) return head_stream;
+  return std::any_of(tiers.begin(), tiers.end(), [](Tier t) { return t == Tier::kDisk; });
+}
+
 Cost cost_of(const std::vector<Tier>& tiers, const PlanInputs& in, int n_slots, bool experts,
-             int64_t expert_slots) {
+             int64_t expert_slots, bool head_stream) {
   Cost c;
   c.device = in.globals_bytes + static_cast<uint64_t>(n_slots) * in.slot_bytes +
              static_cast<uint64_t>(expert_slots) * in.expert_slot_bytes;
+  const bool embd = embd_streams(tiers, in, head_stream);
+  (embd ? c.disk : c.device) += in.embd_bytes;
+  if (head_stream) {
+    c.device += in.head_chunk_bytes;
+    c.disk += in.head_bytes;
+  } else {
+    c.device += in.head_bytes;
+  }
   for (size_t l = 0; l < tiers.size(); ++l) {
     uint64_t off = in.layer_bytes[l];
     if (tiers[l] == Tier::kDevice) {
@@ -152,7 +175,8 @@ Cost cost_of(const std::vector<Tier>& tiers, const PlanInputs& in, int n_slots, 
 }  // namespace
 
 namespace {
-Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanInputs& in) {
+Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanInputs& in,
+                                         bool head_stream) {
   const int64_t n_layer = static_cast<int64_t>(in.layer_bytes.size());
   PlacementPlan p;
   p.prefetch = o.prefetch;
@@ -201,7 +225,7 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
       return std::min<int64_t>(total, static_cast<int64_t>(o.expert_cache_bytes / esb));
     if (!o.ram_budget_bytes && !vram_budget)
       return std::min<int64_t>(total, (o.prefetch + 1) * in.n_expert);
-    const Cost base = cost_of(t, in, n_slots, experts, 0);
+    const Cost base = cost_of(t, in, n_slots, experts, 0, head_stream);
     int64_t room = total;
     if (o.ram_budget_bytes && in.device_shares_host) {
       room = base.ram >= o.ram_budget_bytes
@@ -223,7 +247,7 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
     const int n_slots = slots_for(t);
     const int64_t es = expert_slots_for(t, n_slots);
     if (streamed_experts(t) > 0 && es < min_expert_slots) return false;
-    return fits(cost_of(t, in, n_slots, experts, es));
+    return fits(cost_of(t, in, n_slots, experts, es, head_stream));
   };
 
   int64_t n_res = o.gpu_layers;
@@ -261,7 +285,10 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
       p.expert_slots = min_expert_slots;  // over the budget: said below
     }
   }
-  Cost c = cost_of(p.layer_tier, in, p.n_slots, p.experts_streamed, p.expert_slots);
+  p.head_streamed = head_stream;
+  p.head_chunk_bytes = head_stream ? in.head_chunk_bytes : 0;
+  p.embd_streamed = embd_streams(p.layer_tier, in, head_stream);
+  Cost c = cost_of(p.layer_tier, in, p.n_slots, p.experts_streamed, p.expert_slots, head_stream);
   p.device_bytes = c.device;
   p.host_bytes = c.host;
   p.disk_bytes = c.disk;
@@ -281,24 +308,56 @@ Result<PlacementPlan> plan_with_prefetch(const PlacementOptions& o, const PlanIn
 }
 }  // namespace
 
-Result<PlacementPlan> make_placement_plan(const PlacementOptions& o, const PlanInputs& in) {
-  if (o.prefetch < -1 || o.prefetch > 16) {
-    return Status::errorf("--prefetch must be between 0 and 16 (or auto), got {}", o.prefetch);
-  }
-  if (o.prefetch >= 0) return plan_with_prefetch(o, in);
-  // auto: one layer loading ahead while one computes; only when that does not fit the
-  // budget even with every layer streamed, load each layer just before use (one slot).
+namespace {
+// The prefetch depth: as asked, or auto: one layer loading ahead while one computes; only
+// when that does not fit the budget even with every layer streamed, load each layer just
+// before use (one slot).
+Result<PlacementPlan> plan_with_head(const PlacementOptions& o, const PlanInputs& in,
+                                     bool head_stream) {
+  if (o.prefetch >= 0) return plan_with_prefetch(o, in, head_stream);
   PlacementOptions one = o;
   one.prefetch = 1;
-  Result<PlacementPlan> r = plan_with_prefetch(one, in);
+  Result<PlacementPlan> r = plan_with_prefetch(one, in, head_stream);
   if (r.is_ok()) return r;
   PlacementOptions none = o;
   none.prefetch = 0;
-  Result<PlacementPlan> r0 = plan_with_prefetch(none, in);
+  Result<PlacementPlan> r0 = plan_with_prefetch(none, in, head_stream);
   if (!r0.is_ok()) return r0;
   r0->auto_note += (r0->auto_note.empty() ? "" : "; ") +
                    std::string("--prefetch auto chose 0 (a second slot does not fit the budget)");
   return r0;
+}
+}  // namespace
+
+Result<PlacementPlan> make_placement_plan(const PlacementOptions& o, const PlanInputs& in) {
+  if (o.prefetch < -1 || o.prefetch > 16) {
+    return Status::errorf("--prefetch must be between 0 and 16 (or auto), got {}", o.prefetch);
+  }
+  if (o.output_head != "auto" && o.output_head != "resident" && o.output_head != "stream") {
+    return Status::errorf("--output-head must be auto, resident or stream, got '{}'",
+                          o.output_head);
+  }
+  // The head streams from disk only (from RAM it would be resident in RAM anyway).
+  const bool can_stream =
+      in.embd_bytes > 0 && in.head_chunk_bytes > 0 &&
+      (o.offload_to == "disk" || (o.offload_to == "auto" && in.device_shares_host));
+  if (o.output_head == "stream") {
+    if (!can_stream) {
+      return Status::error(
+          "--output-head stream needs the head streamed from disk (--offload-to disk)");
+    }
+    return plan_with_head(o, in, true);
+  }
+  Result<PlacementPlan> r = plan_with_head(o, in, false);
+  if (r.is_ok() || o.output_head == "resident" || !can_stream) return r;
+  // auto: a head read every token costs as much as streaming its bytes, so it streams only
+  // when nothing fits with it resident.
+  Result<PlacementPlan> s = plan_with_head(o, in, true);
+  if (!s.is_ok()) return r;
+  s->auto_note +=
+      (s->auto_note.empty() ? "" : "; ") +
+      std::string("--output-head auto streams the head (nothing fits with it resident)");
+  return s;
 }
 
 }  // namespace strata

@@ -16,9 +16,13 @@ namespace strata {
 // Memory the rest of the engine needs besides weights (KV cache, scratch), for budgets.
 struct PlanInputs {
   std::vector<uint64_t> layer_bytes;  // bytes a layer occupies in compute memory
-  uint64_t globals_bytes = 0;
-  uint64_t slot_bytes = 0;     // largest streamed layer layout
-  uint64_t runtime_bytes = 0;  // KV cache + scratch, in host RAM
+  uint64_t globals_bytes = 0;         // norms, RoPE factors: what is not listed below
+  // The token embedding (the output head too when tied) and an untied output head (0 when
+  // tied); 0 and 0 when they cannot stream (they are then in globals_bytes).
+  uint64_t embd_bytes = 0, head_bytes = 0;
+  uint64_t head_chunk_bytes = 0;  // a streamed head's chunk buffers, together
+  uint64_t slot_bytes = 0;        // largest streamed layer layout
+  uint64_t runtime_bytes = 0;     // KV cache + scratch, in host RAM
   bool device_shares_host = true;
   uint64_t device_capacity_bytes = 0;  // 0 = unlimited
   // Mixture-of-experts layers, whose experts can stream one by one: per layer, the bytes
@@ -44,6 +48,10 @@ struct PlacementPlan {
   int64_t expert_slots = 0;  // experts the cache holds
   uint64_t expert_slot_bytes = 0;
   int64_t streamed_experts = 0;  // experts of the streamed layers, all together
+  // The output head streams from disk in row chunks through head_chunk_bytes of buffers;
+  // the embedding's rows are read from disk as tokens need them.
+  bool head_streamed = false, embd_streamed = false;
+  uint64_t head_chunk_bytes = 0;
 
   bool streams_experts(int64_t layer) const {
     return experts_streamed && layer_tier[layer] != Tier::kDevice && layer_experts[layer];

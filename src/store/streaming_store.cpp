@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/timer.h"
+#include "core/units.h"
 
 namespace strata {
 
@@ -62,6 +63,40 @@ Status expert_plan_inputs(const ModelConfig& c, const TensorIndex& index, PlanIn
   return Status::ok();
 }
 
+// The global specs without the tensors that stream: the embedding, and the head's own
+// tensor when it is untied.
+std::array<TensorSpec, kGlobalTensorCount> resident_global_specs(const ModelConfig& c, bool embd,
+                                                                 bool head) {
+  auto g = global_tensor_specs(c);
+  if (embd) g[static_cast<int>(GlobalTensor::kTokEmbd)].name.clear();
+  if (head) g[static_cast<int>(GlobalTensor::kOutput)].name.clear();
+  return g;
+}
+
+// The head's tensor: the output matrix, or the embedding when tied.
+const TensorInfo* head_tensor(const ModelConfig& c, const TensorIndex& index) {
+  const auto g = global_tensor_specs(c);
+  const GlobalTensor t = c.tied_embeddings ? GlobalTensor::kTokEmbd : GlobalTensor::kOutput;
+  const TensorInfo* info = index.find(g[static_cast<int>(t)].name);
+  return info && info->dtype && info->shape.size() == 2 ? info : nullptr;
+}
+
+// Fills the plan inputs' global sizes: the embedding and head apart from the rest, so the
+// planner can stream them.
+void head_plan_inputs(const ModelConfig& c, const TensorIndex& index, uint64_t chunk_bytes,
+                      PlanInputs* in) {
+  const TensorInfo* head = head_tensor(c, index);
+  auto g = global_tensor_specs(c);
+  in->globals_bytes = make_layer_layout(index, g.data(), kGlobalTensorCount).total_bytes;
+  const TensorInfo* embd = index.find(g[static_cast<int>(GlobalTensor::kTokEmbd)].name);
+  if (!head || !embd || !embd->dtype) return;
+  auto rest = resident_global_specs(c, true, true);
+  in->globals_bytes = make_layer_layout(index, rest.data(), kGlobalTensorCount).total_bytes;
+  in->embd_bytes = align_up(embd->nbytes, kDirectIoAlignBytes);
+  in->head_bytes = c.tied_embeddings ? 0 : align_up(head->nbytes, kDirectIoAlignBytes);
+  in->head_chunk_bytes = DiskRowStream::buffer_bytes(*head, chunk_bytes);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<StreamingStore>> StreamingStore::create(const ModelSource& model,
@@ -87,8 +122,7 @@ Result<PlacementPlan> StreamingStore::plan_only(const ModelSource& model,
     in.layer_bytes.push_back(L.total_bytes);
     in.slot_bytes = std::max(in.slot_bytes, L.total_bytes);
   }
-  auto g = global_tensor_specs(model.config);
-  in.globals_bytes = make_layer_layout(*s->index_, g.data(), kGlobalTensorCount).total_bytes;
+  head_plan_inputs(model.config, *s->index_, opts.head_chunk_bytes, &in);
   in.runtime_bytes = runtime_bytes;
   in.device_shares_host = device.shares_host_memory();
   in.device_capacity_bytes = device.stats().capacity_bytes;
@@ -128,7 +162,7 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
     in.layer_bytes.push_back(L.total_bytes);
     in.slot_bytes = std::max(in.slot_bytes, L.total_bytes);
   }
-  in.globals_bytes = globals_layout_.total_bytes;
+  head_plan_inputs(c, *index_, opts.head_chunk_bytes, &in);
   in.runtime_bytes = runtime_bytes;
   in.device_shares_host = device_.shares_host_memory();
   in.device_capacity_bytes = device_.stats().capacity_bytes;
@@ -184,6 +218,21 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
   }
   reader_ = std::move(reader);
 
+  if (plan_.head_streamed || plan_.embd_streamed) {
+    auto g =
+        resident_global_specs(c, plan_.embd_streamed, plan_.head_streamed && !c.tied_embeddings);
+    globals_layout_ = make_layer_layout(*index_, g.data(), kGlobalTensorCount);
+    const TensorInfo* head = head_tensor(c, *index_);
+    if (plan_.head_streamed) {
+      STRATA_ASSIGN_OR_RETURN(
+          head_stream_, DiskRowStream::create(*head, opts.head_chunk_bytes, *reader_, device_));
+    }
+    if (plan_.embd_streamed) {
+      const TensorInfo* embd =
+          index_->find(global_tensor_specs(c)[static_cast<int>(GlobalTensor::kTokEmbd)].name);
+      embd_rows_ = std::make_unique<DiskRows>(*embd, *reader_);
+    }
+  }
   // Globals and resident layers: loaded now, synchronously.
   STRATA_ASSIGN_OR_RETURN(char* g, load_resident(globals_layout_, -1));
   layout_views(globals_layout_, g, globals_.t.data());
@@ -246,7 +295,8 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
 }
 
 StreamingStore::~StreamingStore() {
-  expert_cache_.reset();  // its thread reads through reader_
+  expert_cache_.reset();  // their threads read through reader_
+  head_stream_.reset();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -275,7 +325,11 @@ std::string StreamingStore::io_description() const {
 Status StreamingStore::read_layout(const LayerLayout& layout, int64_t layer, char* host) {
   std::vector<ReadRequest> reads = layout_reads(layout, host);
   STRATA_TRY(reader_->read(reads));
-  if (verify_ && pack_) {
+  // The manifest checksums whole layers and the whole globals: a part of one (a MoE layer
+  // without its experts, the globals without a streamed head) is not checked.
+  const bool whole =
+      layer >= 0 ? &layout == &layouts_[layer] : !(plan_.head_streamed || plan_.embd_streamed);
+  if (verify_ && pack_ && whole) {
     const PackRegion& r = layer < 0 ? pack_->globals : pack_->layers[layer];
     // The region is the start of the layout's single extent.
     const Extent& e = layout.extents.front();
@@ -434,7 +488,16 @@ std::vector<LayerLoad> StreamingStore::take_loads() {
     std::vector<LayerLoad> e = expert_cache_->take_loads();
     out.insert(out.end(), e.begin(), e.end());
   }
+  if (head_stream_) {
+    std::vector<LayerLoad> h = head_stream_->take_loads();
+    out.insert(out.end(), h.begin(), h.end());
+  }
   return out;
+}
+
+Status StreamingStore::embedding_rows(std::span<const int32_t> ids, float* out) {
+  if (!embd_rows_) return WeightStore::embedding_rows(ids, out);
+  return embd_rows_->read(ids, out);
 }
 
 ExpertCacheStats StreamingStore::take_expert_stats() {

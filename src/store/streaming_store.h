@@ -24,6 +24,7 @@
 #include "store/layer_layout.h"
 #include "store/layer_pack.h"
 #include "store/placement.h"
+#include "store/row_stream.h"
 #include "store/weight_store.h"
 
 namespace strata {
@@ -47,6 +48,8 @@ class StreamingStore final : public WeightStore {
   Result<const LayerWeights*> acquire(int64_t layer) override;
   void release(int64_t layer) override;
   const GlobalWeights& globals() const override { return globals_; }
+  RowStream* head() override { return head_stream_.get(); }
+  Status embedding_rows(std::span<const int32_t> ids, float* out) override;
   ExpertSource* experts(int64_t layer) override {
     return expert_cache_ && plan_.streams_experts(layer) ? expert_cache_.get() : nullptr;
   }
@@ -101,9 +104,11 @@ class StreamingStore final : public WeightStore {
   std::vector<char*> device_allocs_;  // to free
   std::vector<char*> pinned_allocs_;
   GlobalWeights globals_;
-  std::vector<LayerWeights> resident_views_;   // [n_layer], resident layers only
-  std::vector<char*> host_tier_;               // [n_layer], pinned copies of host-tier layers
-  std::unique_ptr<ExpertCache> expert_cache_;  // when streamed layers stream their experts
+  std::vector<LayerWeights> resident_views_;    // [n_layer], resident layers only
+  std::vector<char*> host_tier_;                // [n_layer], pinned copies of host-tier layers
+  std::unique_ptr<ExpertCache> expert_cache_;   // when streamed layers stream their experts
+  std::unique_ptr<DiskRowStream> head_stream_;  // when the output head streams
+  std::unique_ptr<DiskRows> embd_rows_;         // when the embedding stays on disk
 
   std::vector<int64_t> streamed_;    // streamed layers, ascending
   std::vector<int64_t> stream_pos_;  // [n_layer] index into streamed_ or -1

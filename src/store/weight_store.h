@@ -61,6 +61,21 @@ class ExpertSource {
   virtual void finish(int64_t layer) = 0;
 };
 
+// A matrix that streams in chunks of rows (an output head that does not stay resident). The
+// executor walks the chunks in order: acquire(i) -> compute -> release(i); the next chunk
+// loads while one computes. Called by the executor thread only.
+class RowStream {
+ public:
+  virtual ~RowStream() = default;
+  virtual int64_t n_rows() const = 0;
+  virtual int64_t chunk_rows() const = 0;  // the last chunk may have fewer
+  int64_t n_chunks() const { return (n_rows() + chunk_rows() - 1) / chunk_rows(); }
+  // Blocks until rows [chunk * chunk_rows(), ...) are in compute memory: a view of them,
+  // valid until release(chunk). An I/O failure is an error.
+  virtual Result<WeightView> acquire(int64_t chunk) = 0;
+  virtual void release(int64_t chunk) = 0;
+};
+
 // Interface the executor sees. acquire()/release() are called by the executor thread only.
 class WeightStore {
  public:
@@ -72,6 +87,14 @@ class WeightStore {
   // Where the experts of `layer` come from when they are not in its LayerWeights; nullptr
   // when they are (resident layers, whole-layer streaming, dense models).
   virtual ExpertSource* experts(int64_t /*layer*/) { return nullptr; }
+  // The output head when it streams (globals() then has no view of it); nullptr when it is
+  // resident (the output matrix, or the token embedding when tied).
+  virtual RowStream* head() { return nullptr; }
+  // Token embedding rows `ids` as floats into out [n, n_embd], when globals() has no view of
+  // the embedding (it stays on disk). Only called then.
+  virtual Status embedding_rows(std::span<const int32_t> /*ids*/, float* /*out*/) {
+    return Status::error("the token embedding is not resident and this store cannot read it");
+  }
 };
 
 // Every layer resident in RAM (the CPU backend's compute memory), read with the page cache:

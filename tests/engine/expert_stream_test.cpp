@@ -305,13 +305,17 @@ class DyingReader final : public FileReader {
  public:
   explicit DyingReader(std::unique_ptr<FileReader> inner) : inner_(std::move(inner)) {}
   Status read(std::span<const ReadRequest> requests) override {
-    if (armed) return Status::errorf("{}: input/output error (injected)", path);
+    for (const ReadRequest& r : requests) {
+      if (armed && r.offset < hi && r.offset + r.nbytes > lo)
+        return Status::errorf("{}: input/output error (injected)", path);
+    }
     return inner_->read(requests);
   }
   std::string describe() const override { return "dying " + inner_->describe(); }
   uint64_t file_size(uint32_t i) const override { return inner_->file_size(i); }
   std::atomic<bool> armed{false};
   std::string path;
+  uint64_t lo = 0, hi = 0;  // reads touching [lo, hi) fail once armed
 
  private:
   std::unique_ptr<FileReader> inner_;
@@ -331,6 +335,11 @@ TEST_F(ExpertStreaming, ReadErrorsAreErrors) {
   ASSERT_TRUE(inner.is_ok());
   auto reader = std::make_unique<DyingReader>(std::move(inner).value());
   reader->path = qwen_;
+  // The experts' bytes: from layer 0's first expert tensor to the last layer's last.
+  reader->lo = src->index.find("blk.0.ffn_gate_exps.weight")->offset;
+  const TensorInfo* last =
+      src->index.find("blk." + std::to_string(src->config.n_layer - 1) + ".ffn_down_exps.weight");
+  reader->hi = last->offset + last->nbytes;
   DyingReader* dying = reader.get();
   auto store = StreamingStore::create(*src, po, *device, 0, std::move(reader));
   ASSERT_TRUE(store.is_ok()) << store.status().message();

@@ -26,9 +26,11 @@ struct Config {
   bool direct_io = true;
   ResidentPolicy keep = ResidentPolicy::kFirst;
   std::string pack;  // stream from this layer pack
+  std::string head = "auto";
   std::string name() const {
-    return fmt::format("ngl={} offload={} prefetch={} device={} keep={}{}", gpu_layers, offload,
-                       prefetch, device, static_cast<int>(keep), pack.empty() ? "" : " pack");
+    return fmt::format("ngl={} offload={} prefetch={} device={} keep={}{} head={}", gpu_layers,
+                       offload, prefetch, device, static_cast<int>(keep),
+                       pack.empty() ? "" : " pack", head);
   }
 };
 
@@ -49,6 +51,7 @@ std::vector<float> logits_for(const std::string& model, const Config& c, const s
   eo.placement.io.direct = c.direct_io;
   eo.placement.keep = c.keep;
   eo.placement.pack_dir = c.pack;
+  eo.placement.output_head = c.head;
   if (c.device == "sim") eo.placement.sim.bandwidth_gbps = 2.0;
   auto e = Engine::open(eo);
   EXPECT_TRUE(e.is_ok()) << c.name() << ": " << e.status().message();
@@ -260,6 +263,9 @@ TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
   configs.push_back({8, "disk", 1, "cpu", false, ResidentPolicy::kFirst});
   configs.push_back({4, "disk", 1, "cpu", false, ResidentPolicy::kFirstLast});
   configs.push_back({8, "ram", 1, "sim", false});
+  // The head (128,256 rows, 32 chunks, the last one short) streamed, embedding rows read.
+  configs.push_back({16, "disk", 1, "cpu", false, ResidentPolicy::kSpread, "", "stream"});
+  configs.push_back({4, "disk", 0, "cpu", false, ResidentPolicy::kSpread, "", "stream"});
   expect_bit_identical(path_, 16, "The tiered store keeps", 2, configs, kTokenizer);
 
   // Peak RSS with --ram-budget at a third of the model's size stays under budget + 10%, and
@@ -284,6 +290,24 @@ TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
   RecordProperty("ram_budget_bytes", std::to_string(budget));
   std::printf("ram budget %.1f MiB, peak RSS %.1f MiB\n", budget / 1048576.0, peak / 1048576.0);
   EXPECT_NE(out.find("streamed from disk"), std::string::npos) << out;
+
+  // A sixth of the model, every option left to strata: the 501 MiB head cannot stay resident,
+  // so it streams in row chunks and the embedding's rows are read as tokens need them.
+  const uint64_t small = model_bytes / 6;
+  out = test::run_command(std::string(STRATA_BINARY) + " run -m " + path_ + " --tokenizer " +
+                              kTokenizer + " -p 'Hello' -n 3 --temp 0 --ignore-eos --ram-budget " +
+                              std::to_string(small) + " 2>&1",
+                          &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("output head streamed from disk"), std::string::npos) << out;
+  at = out.find("peak RSS ");
+  ASSERT_NE(at, std::string::npos) << out;
+  v = std::stod(out.substr(at + 9));
+  unit = out.substr(out.find(' ', at + 9) + 1, 3);
+  peak = v * (unit == "GiB" ? 1073741824.0 : 1048576.0);
+  EXPECT_LT(peak, small * 1.10) << out;
+  std::printf("ram budget %.1f MiB (head streamed), peak RSS %.1f MiB\n", small / 1048576.0,
+              peak / 1048576.0);
 }
 
 }  // namespace
