@@ -35,6 +35,7 @@ struct MakeModelArgs {
   std::string out;
   int64_t layers = 0;
   uint64_t seed = 0;
+  int64_t block_pool = 0;
   float std = 0.02f;
   bool list = false;
 };
@@ -122,6 +123,9 @@ int make_model_main(const MakeModelArgs& a) {
     o.gguf_file_type = mix->file_type;
   }
   o.seed = a.seed;
+  if (a.block_pool > 0 && a.format != "gguf")
+    return fail(Status::error("--block-pool needs --format gguf"));
+  o.block_pool = a.block_pool;
   o.weight_std = a.std;
   o.name = shape->name + (a.layers > 0 ? fmt::format("-{}L", c.n_layer) : "") + "-random";
   auto bar = std::make_shared<ProgressLine>("make-model " + a.out, 64ull << 20);
@@ -202,6 +206,13 @@ Command make_model_command() {
         ->capture_default_str();
     sub->add_option("--std", args->std, "Standard deviation of the matrices' normal weights")
         ->capture_default_str();
+    sub->add_option("--block-pool", args->block_pool,
+                    "GGUF with a quantized type: fill each large matrix with blocks drawn from a "
+                    "pool of this many blocks quantized from its random values (same layout and "
+                    "statistics, written at disk speed; e.g. 65536 for 30B shapes). 0: quantize "
+                    "every block")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     sub->add_flag("--list", args->list, "List the known shapes and exit");
     return sub;
   };

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -154,6 +155,32 @@ Status write_values(AtomicFileWriter& w, const std::vector<float>& v, DType dtyp
   return Status::ok();
 }
 
+// A quantized matrix of `n` elements from a pool of blocks (RandomModelOptions::block_pool).
+Status write_pooled(AtomicFileWriter& w, const TensorPlan& t, const RandomModelOptions& o,
+                    DType dtype, int64_t n) {
+  const TypeTraits& tr = type_traits(dtype);
+  const int64_t pool_elems = o.block_pool * tr.block_elems;
+  std::vector<float> v(pool_elems);
+  random_normal(o.seed, t.gguf_name + "#pool", v.data(), pool_elems);
+  for (float& x : v) x *= o.weight_std;
+  std::string pool(row_bytes(dtype, pool_elems), '\0');
+  quant::from_float_parallel(dtype, v.data(), pool.data(), pool_elems);
+  uint64_t state = o.seed ^ fnv1a(t.gguf_name + "#pick");
+  constexpr int64_t kChunkBlocks = 1 << 14;
+  std::string buf;
+  for (int64_t b = 0, nb = n / tr.block_elems; b < nb; b += kChunkBlocks) {
+    const int64_t m = std::min(kChunkBlocks, nb - b);
+    buf.resize(static_cast<size_t>(m * tr.block_bytes));
+    for (int64_t i = 0; i < m; ++i) {
+      const uint64_t pick = splitmix64(state) % static_cast<uint64_t>(o.block_pool);
+      std::memcpy(buf.data() + i * tr.block_bytes, pool.data() + pick * tr.block_bytes,
+                  tr.block_bytes);
+    }
+    STRATA_TRY(w.write(buf.data(), buf.size()));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 void random_normal(uint64_t seed, const std::string& key, float* out, int64_t n) {
@@ -263,7 +290,20 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o,
   for (const auto& [k, v] : o.extra_gguf_meta) w.set(k, v);
   if (o.gguf_type_for) w.set("general.file_type", MetaValue::of_u32(o.gguf_file_type));
 
-  const uint64_t total = model_weight_bytes(c, o.dtype, /*vectors_f32=*/true);
+  // As llama.cpp's converter: 1-D tensors (norms, biases) and routers are F32 whatever the
+  // matrices are, holding the values the Hugging Face checkpoint of the same seed holds in
+  // `dtype`.
+  auto stored_type = [&o](const TensorPlan& t) {
+    return t.f32_in_gguf     ? DType::kF32
+           : o.gguf_type_for ? o.gguf_type_for(t.gguf_name, t.shape.back())
+                             : o.dtype;
+  };
+  uint64_t total = 0;  // each tensor in the type it is stored in (a mix's own types)
+  for (const TensorPlan& t : plan_tensors(c, /*stacked=*/true)) {
+    uint64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    total += row_bytes(stored_type(t), static_cast<int64_t>(n));
+  }
   auto written = std::make_shared<uint64_t>(0);
   if (c.llama3_rope_scaling) {
     // llama.cpp stores the llama3 scaling as per-pair divisors, always F32.
@@ -271,15 +311,19 @@ Status write_random_gguf(const ModelConfig& c, const RandomModelOptions& o,
   }
   for (const TensorPlan& t : plan_tensors(c, /*stacked=*/true)) {
     TensorPlan plan = t;
-    // As llama.cpp's converter: 1-D tensors (norms, biases) and routers are F32 whatever the
-    // matrices are, holding the values the Hugging Face checkpoint of the same seed holds in
-    // `dtype`.
     const bool vector = t.f32_in_gguf;
-    const DType stored = vector            ? DType::kF32
-                         : o.gguf_type_for ? o.gguf_type_for(t.gguf_name, t.shape.back())
-                                           : o.dtype;
+    const DType stored = stored_type(t);
     w.add_tensor(t.gguf_name, stored, t.shape,
                  [plan, &o, written, total, vector, stored](AtomicFileWriter& fw) {
+                   int64_t n = 1;
+                   for (int64_t d : plan.shape) n *= d;
+                   if (o.block_pool > 0 && !vector && type_traits(stored).block_elems > 1 &&
+                       n > o.block_pool * type_traits(stored).block_elems) {
+                     STRATA_TRY(write_pooled(fw, plan, o, stored, n));
+                     *written += row_bytes(stored, n);
+                     if (o.on_progress) o.on_progress(*written, total);
+                     return Status::ok();
+                   }
                    std::vector<float> v = tensor_values(plan, o);
                    if (vector) round_through(o.dtype, &v);
                    if (plan.permute_heads > 0)

@@ -32,6 +32,12 @@ struct RandomModelOptions {
   // general.file_type.
   std::function<DType(const std::string& gguf_name, int64_t row_elems)> gguf_type_for;
   uint32_t gguf_file_type = 0;
+  // GGUF only, 0 = off: each quantized matrix larger than the pool is `block_pool` blocks
+  // quantized from its normal values, then filled with blocks drawn from that pool by the seeded
+  // generator. The file has the same layout, types and value statistics, and is written at
+  // disk speed rather than at the speed of the searching quantizers (a 30B shape in minutes,
+  // not hours); its values are not those of the Hugging Face checkpoint of the same seed.
+  int64_t block_pool = 0;
   // Progress: called with bytes written so far and the total.
   std::function<void(uint64_t, uint64_t)> on_progress;
 };

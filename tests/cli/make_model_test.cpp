@@ -56,6 +56,33 @@ TEST(MakeModel, SameSeedGivesSameBytesAnotherSeedDifferentBytes) {
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
+// --block-pool: the same layout and size as quantizing every block, deterministic, different
+// values, and a model that runs.
+TEST(MakeModel, BlockPoolKeepsTheLayoutAndRuns) {
+  const std::string full = dir() + "/pool_full.gguf", a = dir() + "/pool_a.gguf",
+                    b = dir() + "/pool_b.gguf";
+  for (const auto& [path, pool] : {std::pair{full, 0}, std::pair{a, 4}, std::pair{b, 4}}) {
+    Output o = run("make-model --shape tiny-256 --dtype q4_k_m --seed 3 --block-pool " +
+                   std::to_string(pool) + " --out " + path);
+    ASSERT_EQ(o.code, 0) << o.err;
+  }
+  const std::string bytes_a = slurp(a), bytes_full = slurp(full);
+  EXPECT_EQ(bytes_a.size(), bytes_full.size());
+  EXPECT_TRUE(bytes_a == slurp(b));
+  EXPECT_FALSE(bytes_a == bytes_full);
+  nlohmann::json ja = inspect(a), jf = inspect(full);
+  for (nlohmann::json* j : {&ja, &jf})
+    for (auto& t : (*j)["tensors"]) t.erase("file");
+  ASSERT_EQ(ja["tensors"].size(), 20u);
+  EXPECT_EQ(ja["tensors"], jf["tensors"]);  // names, types, shapes, offsets
+  Output r = run("run -m " + a + " -p 'Once upon a time' -n 4 --temp 0 -t 1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  Output bad = run("make-model --shape tiny --format safetensors --block-pool 4 --out " + dir() +
+                   "/pool_hf");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--block-pool"), std::string::npos) << bad.err;
+}
+
 // As llama.cpp's converter: 1-D tensors (norms, biases) are F32 whatever --dtype; llama.cpp
 // refuses an F16 norm ("binary_op: unsupported types"). The Hugging Face directory keeps
 // them in --dtype, as real checkpoints do, and holds the same values.
@@ -110,9 +137,9 @@ TEST(MakeModel, Qwen3ShapeHasTheRealHyperParametersAndTokenizer) {
   EXPECT_EQ(j["tokenizer"]["n_vocab"], 151936);
   // Its GGUF vocabulary encodes like tokenizer.json.
   Output a = run("tokenize -m " + path + " --ids 'Hello world, the capital of France is Paris.'");
-  Output b =
-      run("tokenize --tokenizer " + kData +
-          "/tokenizers/qwen3/tokenizer.json.zst --ids 'Hello world, the capital of France is Paris.'");
+  Output b = run(
+      "tokenize --tokenizer " + kData +
+      "/tokenizers/qwen3/tokenizer.json.zst --ids 'Hello world, the capital of France is Paris.'");
   ASSERT_EQ(a.code, 0) << a.err;
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.out, b.out);
