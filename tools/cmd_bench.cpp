@@ -186,6 +186,8 @@ std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
   add("-c", e.n_ctx > 0 ? std::to_string(e.n_ctx) : "");
   add("-b", e.n_batch > 0 ? std::to_string(e.n_batch) : "");
   add("--kv-type", kv_type_name(e.kv_type));
+  add("--kv-placement", e.kv_placement != "auto" ? e.kv_placement : "");
+  add("--kv-dir", e.kv_dir);
   add("--ram-budget", a.placement.ram_budget);
   add("--vram-budget", a.placement.vram_budget);
   add("--sim-vram", a.placement.sim_vram);

@@ -58,6 +58,10 @@ std::string stats_line(const Engine& e, const GenerateStats& st) {
   if (ss.expert_lookups > 0) {
     line += fmt::format(" | expert cache hits {:.1f}%", 100 * ss.expert_hit_rate);
   }
+  if (e.shared_model().kv_on_disk() && ss.n_decode_steps > 0) {
+    line += fmt::format(" | KV on disk {} read/token",
+                        format_bytes(ss.kv_bytes_read / ss.n_decode_steps));
+  }
   line += fmt::format(" | peak RSS {}", format_bytes(peak_rss_bytes()));
   if (!e.device().shares_host_memory()) {
     line += fmt::format(" | peak device {}", format_bytes(e.device().stats().peak_bytes));

@@ -38,6 +38,14 @@ void add_engine_options(CLI::App& app, EngineOptions* o) {
           std::map<std::string, KvType>{
               {"f16", KvType::kF16}, {"f32", KvType::kF32}, {"q8_0", KvType::kQ8_0}},
           CLI::ignore_case));
+  app.add_option("--kv-placement", o->kv_placement,
+                 "Where KV caches live: ram, disk (a file in --kv-dir, one layer at a time in RAM, "
+                 "read ahead), or auto: disk only when the cache does not fit --ram-budget")
+      ->check(CLI::IsMember({"auto", "ram", "disk"}))
+      ->capture_default_str();
+  app.add_option("--kv-dir", o->kv_dir,
+                 "Directory of KV caches on disk (an unnamed file, gone at exit; default "
+                 "$STRATA_KV_DIR, $TMPDIR or /var/tmp)");
 }
 
 void add_generate_options(CLI::App& app, GenerateOptions* g, PromptOptions* p) {

@@ -43,6 +43,11 @@ struct ModelOptions {
   PlacementOptions placement;  // tiers, prefetch, budgets, device
   int n_seq = 1;               // sessions alive at once; --ram-budget counts a KV cache each
   KvType kv_type = KvType::kF16;  // the attention cache's element type
+  // Where the sessions' KV caches live: ram, disk (an unnamed file in kv_dir, one layer's
+  // window at a time in RAM, read ahead layer by layer), or auto: disk only when the cache
+  // does not fit --ram-budget at the context asked for (or, -c unset, at 256 positions).
+  std::string kv_placement = "auto";
+  std::string kv_dir;  // "" = $STRATA_KV_DIR, else $TMPDIR, else /var/tmp
 };
 using EngineOptions = ModelOptions;
 
@@ -56,6 +61,8 @@ struct TokenTrace {
   double stall_s = 0;                   // time compute waited for streamed layers
   double transfer_s = 0;                // sum of the streamed loads' I/O + copy time
   uint64_t bytes_streamed = 0;          // the streamed layers' (and experts') tensor bytes
+  uint64_t kv_bytes_read = 0;           // KV cache on disk: bytes read and written back
+  uint64_t kv_bytes_written = 0;
   std::vector<LayerLoad> loads;
   int64_t expert_lookups = 0;     // experts routing chose in layers whose experts stream
   int64_t expert_hits = 0;        // of those, found in the expert cache (or already loading)
@@ -131,6 +138,8 @@ class Model : public std::enable_shared_from_this<Model> {
   int64_t n_batch() const { return n_batch_; }
   int n_seq() const { return n_seq_; }
   KvType kv_type() const { return kv_type_; }
+  bool kv_on_disk() const { return !kv_dir_.empty(); }
+  const std::string& kv_dir() const { return kv_dir_; }  // "" when the caches are in RAM
   double load_s() const { return load_s_; }
 
   // A new conversation with an empty KV cache. An error when n_seq sessions are alive.
@@ -155,6 +164,7 @@ class Model : public std::enable_shared_from_this<Model> {
   int64_t n_ctx_ = 0, n_batch_ = 512;
   int n_seq_ = 1;
   KvType kv_type_ = KvType::kF16;
+  std::string kv_dir_;  // the KV caches' directory when they are on disk
   double load_s_ = 0;
   std::mutex mu_;  // forward passes, the store and the transformer
   std::mutex live_mu_;
@@ -240,6 +250,7 @@ struct StreamSummary {
   std::vector<double> per_layer_load_s;  // median (ready - start) per streamed layer
   int64_t expert_lookups = 0, expert_hits = 0, expert_prefetched = 0;
   double expert_hit_rate = 0;  // expert_hits / expert_lookups (0 when experts do not stream)
+  uint64_t kv_bytes_read = 0, kv_bytes_written = 0;  // KV cache on disk, decode steps
 };
 StreamSummary summarize_stream(const GenerateStats& stats);
 

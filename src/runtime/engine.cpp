@@ -65,6 +65,8 @@ StreamSummary summarize_stream(const GenerateStats& st) {
     s.expert_lookups += t.expert_lookups;
     s.expert_hits += t.expert_hits;
     s.expert_prefetched += t.expert_prefetched;
+    s.kv_bytes_read += t.kv_bytes_read;
+    s.kv_bytes_written += t.kv_bytes_written;
     for (const LayerLoad& l : t.loads) {
       spans.emplace_back(l.start_s, l.ready_s);
       if (l.expert < 0 && l.layer >= 0) per_layer[l.layer].push_back(l.ready_s - l.start_s);

@@ -1,4 +1,8 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -27,9 +31,12 @@ constexpr int64_t kMinAutoCtx = 256, kMidAutoBatch = 128, kMinAutoBatch = 32;
 
 // KV caches (one per session) and the scratch the Transformer allocates, for
 // --ram-budget.
+// A KV cache on disk counts its two windows.
 uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch, int n_seq,
-                       KvType kv_type) {
-  const uint64_t kv = KvCache::max_bytes(c, n_ctx, kv_type) * static_cast<uint64_t>(n_seq);
+                       KvType kv_type, bool kv_disk) {
+  const uint64_t kv = (kv_disk ? KvCache::disk_window_bytes(c, n_ctx, kv_type)
+                               : KvCache::max_bytes(c, n_ctx, kv_type)) *
+                      static_cast<uint64_t>(n_seq);
   const uint64_t scratch = static_cast<uint64_t>(n_batch) *
                            (3 * c.n_embd + 3 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff) *
                            sizeof(float);
@@ -42,6 +49,17 @@ uint64_t runtime_bytes(const ModelConfig& c, int64_t n_ctx, int64_t n_batch, int
                         c.n_expert_used * (sizeof(float) + 2 * sizeof(int64_t) + sizeof(int32_t)))
                  : 0;
   return kv + scratch + moe + static_cast<uint64_t>(c.n_vocab) * sizeof(float) * (1 + n_seq);
+}
+
+// The directory of KV caches on disk: --kv-dir, else $STRATA_KV_DIR, else $TMPDIR, else
+// /var/tmp (on disk where /tmp may be memory).
+std::string kv_directory(const std::string& given) {
+  if (!given.empty()) return given;
+  for (const char* env : {"STRATA_KV_DIR", "TMPDIR"}) {
+    const char* v = std::getenv(env);
+    if (v != nullptr && *v != '\0') return v;
+  }
+  return "/var/tmp";
 }
 }  // namespace
 
@@ -74,6 +92,11 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   e->n_seq_ = opts.n_seq;
   STRATA_TRY(check_kv_type(c, opts.kv_type));
   e->kv_type_ = opts.kv_type;
+  if (opts.kv_placement != "auto" && opts.kv_placement != "ram" && opts.kv_placement != "disk") {
+    return Status::errorf("--kv-placement must be auto, ram or disk, got '{}'", opts.kv_placement);
+  }
+  const bool kv_auto = opts.kv_placement == "auto";
+  bool kv_disk = opts.kv_placement == "disk";
   int threads = opts.n_threads > 0
                     ? opts.n_threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -89,16 +112,23 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   // The budget covers the whole process: what is resident already (code, tokenizer,
   // metadata) plus the KV cache and scratch to come.
   const uint64_t base_bytes = current_rss_bytes();
-  auto runtime = [&](int64_t n_ctx, int64_t n_batch) {
-    return base_bytes + runtime_bytes(c, n_ctx, n_batch, e->n_seq_, e->kv_type_);
+  auto runtime = [&](int64_t n_ctx, int64_t n_batch, bool disk) {
+    return base_bytes + runtime_bytes(c, n_ctx, n_batch, e->n_seq_, e->kv_type_, disk);
   };
   // Under a RAM budget, a context and batch the user left to strata shrink until a plan fits
-  // (the placement itself already tries fewer resident layers, then prefetch 0).
-  if (po.ram_budget_bytes > 0 && (opts.n_ctx == 0 || opts.n_batch == 0)) {
-    std::vector<std::pair<int64_t, int64_t>> tries;  // (n_ctx, n_batch), preferred first
+  // (the placement itself already tries fewer resident layers, then prefetch 0); with
+  // --kv-placement auto, the KV cache moves to disk when the smallest of those does not fit
+  // (at once when -c is given: the context asked for is kept).
+  if (po.ram_budget_bytes > 0 && (opts.n_ctx == 0 || opts.n_batch == 0 || kv_auto)) {
+    struct Try {
+      int64_t ctx, b;
+      bool disk;
+      bool operator==(const Try&) const = default;
+    };
+    std::vector<Try> tries;  // preferred first
     auto add = [&](int64_t ctx, int64_t b) {
       if ((opts.n_ctx > 0 && ctx != e->n_ctx_) || (opts.n_batch > 0 && b != e->n_batch_)) return;
-      const std::pair<int64_t, int64_t> t{ctx, std::min(b, ctx)};
+      const Try t{ctx, std::min(b, ctx), kv_disk};
       if (std::find(tries.begin(), tries.end(), t) == tries.end()) tries.push_back(t);
     };
     // The batch first (prefill speed), then the context, then the last of the batch.
@@ -108,18 +138,34 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
     for (int64_t b = b0 / 2; b >= kMidAutoBatch; b /= 2) add(ctx0, b);
     for (int64_t ctx = ctx0 / 2; ctx >= min_ctx; ctx /= 2) add(ctx, std::min(b0, kMidAutoBatch));
     for (int64_t b = kMidAutoBatch / 2; b >= kMinAutoBatch; b /= 2) add(min_ctx, b);
+    if (kv_auto) {
+      const size_t n_ram = tries.size();
+      for (size_t i = 0; i < n_ram; ++i) {
+        Try t = tries[i];
+        t.disk = true;
+        if (std::find(tries.begin(), tries.end(), t) == tries.end()) tries.push_back(t);
+      }
+    }
     Status last = Status::ok();
     bool found = false;
-    for (const auto& [ctx, b] : tries) {
+    for (const auto& [ctx, b, disk] : tries) {
       Result<PlacementPlan> plan =
-          StreamingStore::plan_only(*e->source_, po, *e->device_, runtime(ctx, b));
+          StreamingStore::plan_only(*e->source_, po, *e->device_, runtime(ctx, b, disk));
       if (plan.is_ok()) {
         if (ctx != e->n_ctx_ || b != e->n_batch_) {
           STRATA_LOG_INFO("-c auto chose {} and -b {} to fit --ram-budget {}{}", ctx, b,
                           format_bytes(po.ram_budget_bytes), opts.n_ctx > 0 ? " (-c given)" : "");
         }
+        if (disk && !kv_disk) {
+          STRATA_LOG_INFO(
+              "KV cache on disk ({} for -c {}; {} of RAM for its windows) to fit --ram-budget {}",
+              format_bytes(KvCache::max_bytes(c, ctx, e->kv_type_) * e->n_seq_), ctx,
+              format_bytes(KvCache::disk_window_bytes(c, ctx, e->kv_type_) * e->n_seq_),
+              format_bytes(po.ram_budget_bytes));
+        }
         e->n_ctx_ = ctx;
         e->n_batch_ = b;
+        kv_disk = disk;
         found = true;
         break;
       }
@@ -133,12 +179,12 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
       least.gpu_layers = 0;
       least.prefetch = 0;
       if (least.output_head == "auto") least.output_head = "stream";
-      const auto [ctx, b] = tries.back();
+      const auto [ctx, b, disk] = tries.back();
       Result<PlacementPlan> p =
-          StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b));
+          StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b, disk));
       if (!p.is_ok() && po.output_head == "auto") {  // the head cannot stream here
         least.output_head = "resident";
-        p = StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b));
+        p = StreamingStore::plan_only(*e->source_, least, *e->device_, runtime(ctx, b, disk));
       }
       if (!p.is_ok()) return last;
       // A MoE model's smallest expert cache holds one token's experts.
@@ -146,7 +192,7 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
       const uint64_t device =
           p->device_bytes - (p->expert_slots - min_experts) * p->expert_slot_bytes;
       const uint64_t need =
-          runtime(ctx, b) + p->host_bytes + (e->device_->shares_host_memory() ? device : 0);
+          runtime(ctx, b, disk) + p->host_bytes + (e->device_->shares_host_memory() ? device : 0);
       const uint64_t kept = device - p->slot_bytes * p->n_slots -
                             min_experts * p->expert_slot_bytes - p->head_chunk_bytes;
       std::string what = "the norms";
@@ -155,16 +201,29 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
       if (p->experts_streamed) what += ", the layers' attention and routers";
       return Status::errorf(
           "{}: --ram-budget {} is too small: the smallest plan (every layer streamed, prefetch 0, "
-          "-c {}, -b {}{}{}) needs {} of RAM, of which {} are {} kept resident; use --ram-budget "
+          "-c {}, -b {}{}{}{}) needs {} of RAM, of which {} are {} kept resident; use --ram-budget "
           "{} or more",
           model_path, format_bytes(po.ram_budget_bytes), ctx, b,
           p->experts_streamed ? fmt::format(", an expert cache of {}", min_experts) : "",
-          p->head_streamed ? ", the output head streamed" : "", format_bytes(need),
-          format_bytes(kept), what, format_bytes(need));
+          p->head_streamed ? ", the output head streamed" : "",
+          disk ? ", the KV cache on disk" : "", format_bytes(need), format_bytes(kept), what,
+          format_bytes(need));
     }
   }
-  STRATA_ASSIGN_OR_RETURN(e->store_, StreamingStore::create(*e->source_, po, *e->device_,
-                                                            runtime(e->n_ctx_, e->n_batch_)));
+  if (kv_disk) {
+    e->kv_dir_ = kv_directory(opts.kv_dir);
+    struct stat st {};
+    if (::stat(e->kv_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+        ::access(e->kv_dir_.c_str(), W_OK) != 0) {
+      return Status::errorf(
+          "the KV cache goes to disk, but {} is not a writable directory (set "
+          "--kv-dir)",
+          e->kv_dir_);
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(e->store_,
+                          StreamingStore::create(*e->source_, po, *e->device_,
+                                                 runtime(e->n_ctx_, e->n_batch_, kv_disk)));
   e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_, e->n_ctx_, e->n_batch_);
   e->load_s_ = sw.elapsed_s();
   return e;
@@ -181,8 +240,21 @@ Result<std::unique_ptr<Session>> Model::new_session() {
     }
     ++n_live_;
   }
+  std::unique_ptr<KvCache> kv;
+  if (kv_dir_.empty()) {
+    kv = std::make_unique<KvCache>(source_->config, n_ctx_, kv_type_);
+  } else {
+    Result<std::unique_ptr<KvCache>> disk =
+        KvCache::create_on_disk(source_->config, n_ctx_, kv_type_, kv_dir_);
+    if (!disk) {
+      std::lock_guard lock(live_mu_);
+      --n_live_;
+      return disk.status();
+    }
+    kv = std::move(*disk);
+  }
   return std::unique_ptr<Session>(
-      new Session(shared_from_this(), std::make_unique<Session::State>(*this)));
+      new Session(shared_from_this(), std::make_unique<Session::State>(std::move(kv))));
 }
 
 Status Model::step(std::span<Session* const> sessions, TokenTrace* trace) {
@@ -218,9 +290,20 @@ Status Model::step(std::span<Session* const> sessions, TokenTrace* trace) {
   }
   if (inputs.empty()) return Status::ok();
   ForwardTimings ft;
+  uint64_t kv_read0 = 0, kv_written0 = 0;
+  for (const SeqInput& in : inputs) {
+    kv_read0 += in.kv->bytes_read();
+    kv_written0 += in.kv->bytes_written();
+  }
   const double t0 = now_seconds();
   Status s = transformer_->forward(inputs, &ft);
   TokenTrace tr;
+  for (const SeqInput& in : inputs) {
+    tr.kv_bytes_read += in.kv->bytes_read();
+    tr.kv_bytes_written += in.kv->bytes_written();
+  }
+  tr.kv_bytes_read -= kv_read0;
+  tr.kv_bytes_written -= kv_written0;
   for (const Part& p : parts) tr.n_tokens += p.n;
   tr.wall_s = now_seconds() - t0;
   tr.loads = store_->take_loads();

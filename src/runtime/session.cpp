@@ -28,8 +28,7 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-Session::State::State(const Model& m)
-    : kv(std::make_unique<KvCache>(m.source().config, m.n_ctx(), m.kv_type())) {}
+Session::State::State(std::unique_ptr<KvCache> cache) : kv(std::move(cache)) {}
 
 Session::Session(std::shared_ptr<Model> model, std::unique_ptr<State> state)
     : model_(std::move(model)), st_(std::move(state)) {}

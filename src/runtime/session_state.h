@@ -16,7 +16,7 @@
 namespace strata {
 
 struct Session::State {
-  explicit State(const Model& m);
+  explicit State(std::unique_ptr<KvCache> cache);
 
   std::unique_ptr<KvCache> kv;
   std::vector<int32_t> cached;  // ids in the KV cache, positions 0..n-1

@@ -174,6 +174,14 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
   for (int64_t l = 0; l < c_.n_layer; ++l) {
     double t_acquire = now_seconds();
     STRATA_ASSIGN_OR_RETURN(const LayerWeights* w, store_.acquire(l));
+    // A cache on disk: this layer's positions in RAM (read ahead while the last layer ran).
+    for (const SeqInput& s : seqs) {
+      const int64_t len = static_cast<int64_t>(s.tokens.size());
+      if (Status st = s.kv->begin_layer(l, s.pos, s.pos + len); !st) {
+        store_.release(l);
+        return st;
+      }
+    }
     double t_start = now_seconds();
     const LayerWeights& L = *w;
     // Attention block.
@@ -217,6 +225,8 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
       tok_kv_[t]->store(l, p, k_.data() + t * kv_dim, v_.data() + t * kv_dim);
     }
     attention(n, l);
+    for (const SeqInput& s : seqs)
+      s.kv->end_layer(l, s.pos, s.pos + static_cast<int64_t>(s.tokens.size()));
     matmul(pool_, L[LayerTensor::kWo], att_out_.data(), n, xb_.data());
     for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
     // Feed-forward block (SwiGLU).

@@ -308,6 +308,28 @@ TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
   EXPECT_LT(peak, small * 1.10) << out;
   std::printf("ram budget %.1f MiB (head streamed), peak RSS %.1f MiB\n", small / 1048576.0,
               peak / 1048576.0);
+
+  // A context whose F16 KV cache (1 GiB at 32,768 positions) alone exceeds the budget: with
+  // -c given, auto keeps it and moves the cache to disk, two layers' windows in RAM.
+  const std::string kv_dir = dir_ + "/kv";
+  std::filesystem::create_directories(kv_dir);
+  out = test::run_command(std::string(STRATA_BINARY) + " run -m " + path_ + " --tokenizer " +
+                              kTokenizer + " -p 'Hello' -n 3 --temp 0 --ignore-eos -c 32768 " +
+                              "--kv-dir " + kv_dir + " --ram-budget " + std::to_string(budget) +
+                              " 2>&1",
+                          &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("KV cache on disk"), std::string::npos) << out;
+  EXPECT_NE(out.find("read/token"), std::string::npos) << out;
+  at = out.find("peak RSS ");
+  ASSERT_NE(at, std::string::npos) << out;
+  v = std::stod(out.substr(at + 9));
+  unit = out.substr(out.find(' ', at + 9) + 1, 3);
+  peak = v * (unit == "GiB" ? 1073741824.0 : 1048576.0);
+  EXPECT_LT(peak, budget * 1.10) << out;
+  std::printf("ram budget %.1f MiB (-c 32768, KV on disk), peak RSS %.1f MiB\n", budget / 1048576.0,
+              peak / 1048576.0);
+  EXPECT_TRUE(std::filesystem::is_empty(kv_dir));  // the unnamed file left nothing
 }
 
 }  // namespace
