@@ -69,6 +69,7 @@ const std::vector<MeasuredField>& measured_fields() {
       {"stall_fraction", &BenchResult::stall_fraction},
       {"overlap_efficiency", &BenchResult::overlap_efficiency},
       {"expert_hit_rate", &BenchResult::expert_hit_rate},
+      {"expert_prefetch_hit_rate", &BenchResult::expert_prefetch_hit_rate},
   };
   return fields;
 }
@@ -110,6 +111,7 @@ ojson to_json(const BenchResult& r) {
   j["overlap_efficiency"] = r.overlap_efficiency;
   j["expert_cache_gb"] = r.expert_cache_gb;
   j["expert_hit_rate"] = r.expert_hit_rate;
+  j["expert_prefetch_hit_rate"] = r.expert_prefetch_hit_rate;
   j["repetitions"] = r.repetitions;
   j["link"] = r.link;
   j["link_gbps"] = r.link_gbps;
@@ -237,8 +239,8 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
                                    [](const BenchResult& r) { return r.expert_cache_gb > 0; });
   std::string header = "|", rule = "|";
   if (experts) {
-    header += " expert_cache_gb | expert_hit_rate |";
-    rule += "--:|--:|";
+    header += " expert_cache_gb | expert_hit_rate | expert_prefetch_hit_rate |";
+    rule += "--:|--:|--:|";
   }
   for (const char* c : cols) {
     header += fmt::format(" {} |", c);
@@ -264,9 +266,11 @@ std::string format_markdown(const BenchContext& ctx, const std::vector<BenchResu
         stream += fmt::format(" ({:.0f}% of {})", 100 * r.stream_link_fraction, r.link);
     }
     if (experts) {
-      s += r.expert_cache_gb > 0 ? fmt::format("| {} | {} ", num(r.expert_cache_gb),
-                                               mean_std(r, "expert_hit_rate", r.expert_hit_rate))
-                                 : std::string("| – | – ");
+      s += r.expert_cache_gb > 0
+               ? fmt::format("| {} | {} | {} ", num(r.expert_cache_gb),
+                             mean_std(r, "expert_hit_rate", r.expert_hit_rate),
+                             mean_std(r, "expert_prefetch_hit_rate", r.expert_prefetch_hit_rate))
+               : std::string("| – | – | – ");
     }
     s += fmt::format(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "

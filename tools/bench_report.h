@@ -44,7 +44,8 @@ struct BenchResult {
   double overlap_efficiency = 0;  // max(compute, transfer) / wall over decode steps
   // Mixture-of-experts models whose streamed layers stream expert by expert.
   double expert_cache_gb = 0;  // the expert cache's size, 1e9 bytes (0: experts do not stream)
-  double expert_hit_rate = 0;  // decode steps' experts found in the cache
+  double expert_hit_rate = 0;  // decode steps' experts in the cache from an earlier use
+  double expert_prefetch_hit_rate = 0;  // decode steps' experts read ahead on a guess
   int64_t repetitions = 1;
   // The link streamed layers cross and its probed ceiling ("" and 0 without a probe).
   std::string link;

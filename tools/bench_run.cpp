@@ -31,14 +31,19 @@ std::vector<int32_t> make_prompt_tokens(const Tokenizer& tok, int64_t n_tokens) 
   return ids;
 }
 
-Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt, int64_t n_gen) {
+Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt, int64_t n_gen,
+                                   float temp) {
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::open(opts));
   Engine& e = *engine;
   GenerateOptions g;
   g.prompt_tokens = make_prompt_tokens(e.tokenizer(), n_prompt);
   g.n_predict = n_gen;
   g.ignore_eos = true;
-  g.sampling.temperature = 0;  // greedy: the same work on every run
+  g.sampling.temperature = temp;  // greedy, or sampled with a fixed seed: the same every run
+  g.sampling.seed = 1;
+  g.sampling.top_k = 0;  // no filters: as varied as the model's distribution
+  g.sampling.top_p = 1;
+  g.sampling.min_p = 0;
   GenerateStats st;
   Stopwatch sw;
   STRATA_TRY(e.generate(
@@ -78,6 +83,7 @@ Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt, 
   if (plan.experts_streamed) {
     r.expert_cache_gb = static_cast<double>(plan.expert_slots) * plan.expert_slot_bytes / 1e9;
     r.expert_hit_rate = ss.expert_hit_rate;
+    r.expert_prefetch_hit_rate = ss.expert_prefetch_hit_rate;
   }
   r.peak_rss_gb = peak_rss_bytes() / 1e9;
   return r;

@@ -15,9 +15,10 @@ namespace strata::cli {
 // needed, encoded (with BOS where the model adds one) and cut to length.
 std::vector<int32_t> make_prompt_tokens(const Tokenizer& tok, int64_t n_tokens);
 
-// Opens the engine, generates `n_gen` tokens greedily (EOS ignored) after an `n_prompt`-token
-// prompt, and measures. Peak RSS is this process's: run it in a fresh process.
+// Opens the engine, generates `n_gen` tokens (EOS ignored) after an `n_prompt`-token prompt,
+// greedily or, `temp` > 0, sampled from the whole distribution with seed 1, and measures. Peak RSS
+// is this process's: run it in a fresh process.
 [[nodiscard]] Result<BenchResult> run_bench_once(const EngineOptions& opts, int64_t n_prompt,
-                                                 int64_t n_gen);
+                                                 int64_t n_gen, float temp = 0);
 
 }  // namespace strata::cli

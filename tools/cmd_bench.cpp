@@ -42,6 +42,7 @@ struct BenchArgs {
   std::string threads;  // comma list; "" = all hardware threads
   int64_t n_prompt = 32;
   int64_t n_gen = 50;
+  float temp = 0;  // 0: greedy; > 0: sampled with a fixed seed (varied tokens, same run to run)
   int64_t reps = 3;
   std::string output = "md";
   std::string plot;
@@ -171,6 +172,8 @@ std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
                                 std::to_string(a.n_prompt),
                                 "-n",
                                 std::to_string(a.n_gen),
+                                "--temp",
+                                fmt::format("{}", a.temp),
                                 "--keep",
                                 c.keep,
                                 "--expert-cache",
@@ -210,7 +213,7 @@ int child_main(BenchArgs a) {
   a.engine.n_threads = threads->front();
   // As llama-bench: the context holds the prompt and the generated tokens, no more.
   if (a.engine.n_ctx == 0) a.engine.n_ctx = a.n_prompt + a.n_gen + 1;
-  auto r = run_bench_once(a.engine, a.n_prompt, a.n_gen);
+  auto r = run_bench_once(a.engine, a.n_prompt, a.n_gen, a.temp);
   if (!r) return fail(r.status());
   std::printf("%s%s\n", kChildTag, to_json(*r).dump().c_str());
   return 0;
@@ -495,6 +498,12 @@ Command bench_command() {
     add_placement_options(*sub, &args->engine.placement, &args->placement);
     sub->add_option("-p,--n-prompt", args->n_prompt, "Prompt length in tokens")
         ->capture_default_str();
+    sub->add_option("--temp", args->temp,
+                    "Sampling temperature of the generated tokens (0: greedy). A random-weight "
+                    "model's greedy text repeats one token, and with it a mixture of experts' "
+                    "routing; --temp 1 gives varied tokens (seed fixed: the same run to run)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     sub->add_option("-n,--n-gen", args->n_gen, "Tokens to generate (end-of-text is ignored)")
         ->capture_default_str();
     sub->add_option("-r,--repetitions", args->reps, "Runs per configuration, each a fresh process")

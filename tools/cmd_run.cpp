@@ -56,7 +56,8 @@ std::string stats_line(const Engine& e, const GenerateStats& st) {
     }
   }
   if (ss.expert_lookups > 0) {
-    line += fmt::format(" | expert cache hits {:.1f}%", 100 * ss.expert_hit_rate);
+    line += fmt::format(" | expert cache hits {:.1f}% (+{:.1f}% read ahead)",
+                        100 * ss.expert_hit_rate, 100 * ss.expert_prefetch_hit_rate);
   }
   if (e.shared_model().kv_on_disk() && ss.n_decode_steps > 0) {
     line += fmt::format(" | KV on disk {} read/token",

@@ -64,9 +64,10 @@ struct TokenTrace {
   uint64_t kv_bytes_read = 0;           // KV cache on disk: bytes read and written back
   uint64_t kv_bytes_written = 0;
   std::vector<LayerLoad> loads;
-  int64_t expert_lookups = 0;     // experts routing chose in layers whose experts stream
-  int64_t expert_hits = 0;        // of those, found in the expert cache (or already loading)
-  int64_t expert_prefetched = 0;  // experts loaded ahead of routing, on a guess
+  int64_t expert_lookups = 0;        // experts routing chose in layers whose experts stream
+  int64_t expert_hits = 0;           // of those, in the cache from an earlier use: no read
+  int64_t expert_prefetch_hits = 0;  // of those, read ahead on a guess (bytes moved, no stall)
+  int64_t expert_prefetched = 0;     // experts loaded ahead of routing, on a guess
 };
 
 struct GenerateOptions {
@@ -248,8 +249,11 @@ struct StreamSummary {
   double overlap_efficiency = 0;  // max(compute_s, transfer_s) / wall_s
   std::vector<int64_t> streamed_layers;
   std::vector<double> per_layer_load_s;  // median (ready - start) per streamed layer
-  int64_t expert_lookups = 0, expert_hits = 0, expert_prefetched = 0;
-  double expert_hit_rate = 0;  // expert_hits / expert_lookups (0 when experts do not stream)
+  int64_t expert_lookups = 0, expert_hits = 0, expert_prefetched = 0, expert_prefetch_hits = 0;
+  // expert_hits / expert_lookups (0 when experts do not stream): the experts no read was for.
+  // Bytes per token are about (1 - hit rate) x lookups x expert bytes, plus wrong guesses.
+  double expert_hit_rate = 0;
+  double expert_prefetch_hit_rate = 0;               // expert_prefetch_hits / expert_lookups
   uint64_t kv_bytes_read = 0, kv_bytes_written = 0;  // KV cache on disk, decode steps
 };
 StreamSummary summarize_stream(const GenerateStats& stats);

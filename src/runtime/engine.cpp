@@ -64,6 +64,7 @@ StreamSummary summarize_stream(const GenerateStats& st) {
     s.bytes_streamed += t.bytes_streamed;
     s.expert_lookups += t.expert_lookups;
     s.expert_hits += t.expert_hits;
+    s.expert_prefetch_hits += t.expert_prefetch_hits;
     s.expert_prefetched += t.expert_prefetched;
     s.kv_bytes_read += t.kv_bytes_read;
     s.kv_bytes_written += t.kv_bytes_written;
@@ -93,8 +94,11 @@ StreamSummary summarize_stream(const GenerateStats& st) {
   }
   if (s.n_decode_steps > 0)
     s.bytes_per_token = static_cast<double>(s.bytes_streamed) / s.n_decode_steps;
-  if (s.expert_lookups > 0)
+  if (s.expert_lookups > 0) {
     s.expert_hit_rate = static_cast<double>(s.expert_hits) / static_cast<double>(s.expert_lookups);
+    s.expert_prefetch_hit_rate =
+        static_cast<double>(s.expert_prefetch_hits) / static_cast<double>(s.expert_lookups);
+  }
   if (s.transfer_s > 0) s.stream_gbps = s.bytes_streamed / s.transfer_s / 1e9;
   if (s.wall_s > 0) {
     s.stall_fraction = s.stall_s / s.wall_s;

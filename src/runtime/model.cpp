@@ -316,6 +316,7 @@ Status Model::step(std::span<Session* const> sessions, TokenTrace* trace) {
   tr.stall_s += es.stall_s;
   tr.expert_lookups = es.lookups;
   tr.expert_hits = es.hits;
+  tr.expert_prefetch_hits = es.prefetch_used;
   tr.expert_prefetched = es.prefetched;
   // Everything the pass did besides waiting: the layers, the embedding, the
   // output head.

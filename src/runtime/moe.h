@@ -51,12 +51,23 @@ class MoeFfn {
 
   ModelConfig c_;
   std::vector<std::vector<int32_t>> recent_;  // [n_layer] experts each layer chose last time
-  std::vector<int32_t> chosen_, order_;       // this layer's experts, and the order to take them
-  std::vector<float> logits_;                 // [max_batch, n_expert]
-  std::vector<int32_t> ids_;                  // [n, k] chosen experts
-  std::vector<float> weights_;                // [n, k] their weights
-  std::vector<int64_t> begin_;    // [n_expert + 1] start of each expert's group in slots_
-  std::vector<int64_t> fill_;     // [n_expert] grouping cursor
+  // [n_layer] the routers of layers whose experts stream (resident: their dense part stays),
+  // seen on an earlier pass; a layer's router applied to the layer before's input guesses
+  // its experts before its own input exists.
+  std::vector<WeightView> routers_;
+  std::vector<std::vector<int32_t>> pregate_;  // [n_layer] the router guess made for each layer
+  std::vector<int32_t> guess_ids_;             // [max_batch * k]
+  std::vector<float> guess_w_;                 // [max_batch * k]
+  std::vector<char> guessed_;                  // [n_expert]
+  // How well each guess matched the experts chosen (Jaccard index, moving average): the
+  // better one is prefetched.
+  double score_recent_ = 0.5, score_pregate_ = 0.5;
+  std::vector<int32_t> chosen_, order_;  // this layer's experts, and the order to take them
+  std::vector<float> logits_;            // [max_batch, n_expert]
+  std::vector<int32_t> ids_;             // [n, k] chosen experts
+  std::vector<float> weights_;           // [n, k] their weights
+  std::vector<int64_t> begin_;           // [n_expert + 1] start of each expert's group in slots_
+  std::vector<int64_t> fill_;            // [n_expert] grouping cursor
   std::vector<int64_t> slots_;    // [n * k] token * k + j, grouped by expert, tokens ascending
   std::vector<int64_t> row_of_;   // [n * k] row of Y holding slot token * k + j
   std::vector<float> xs_;         // [max_batch, n_embd] one expert's tokens, gathered

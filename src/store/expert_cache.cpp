@@ -169,11 +169,12 @@ void ExpertCache::want(int64_t layer, std::span<const int32_t> experts,
     }
     if (it != where_.end()) {
       Slot& s = slots_[it->second];
-      ++stats_.hits;
       s.wanted = true;
       if (s.from_prefetch && !s.used) {
-        ++stats_.prefetch_used;
+        ++stats_.prefetch_used;  // read for this use, on a guess: not a hit
         prefetch_accuracy_ += kAccuracyWeight * (1.0 - prefetch_accuracy_);
+      } else {
+        ++stats_.hits;
       }
       s.used = true;
       order->push_back(e);

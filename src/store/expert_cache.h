@@ -31,9 +31,9 @@ namespace strata {
 
 struct ExpertCacheStats {
   int64_t lookups = 0;        // experts wanted
-  int64_t hits = 0;           // of those, in the cache or already loading when wanted
+  int64_t hits = 0;           // of those, in the cache from an earlier use (no read for this one)
   int64_t prefetched = 0;     // loads prefetch() started
-  int64_t prefetch_used = 0;  // of those, wanted before they were evicted
+  int64_t prefetch_used = 0;  // of those, wanted before they were evicted (read, on a guess)
   double stall_s = 0;         // time get() waited for a load
   ExpertCacheStats& operator+=(const ExpertCacheStats& o);
 };
