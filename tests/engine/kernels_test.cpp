@@ -133,7 +133,9 @@ class Kernels : public ::testing::TestWithParam<Case> {
     if (b == 1) return {7, 13, 40, 72, 2048 + 5};
     // 256: whole groups of eight blocks only (the VNNI batch kernel's panels without a tail).
     if (b == 32) return {32, 96, 256, 416, 2048 + 32};
-    return {256, 768, 2304};
+    // 2304 and 4096: Q4_K/Q5_K decode takes eight super-blocks at a time (then a tail of one,
+    // or none).
+    return {256, 768, 2304, 4096};
   }
 };
 
@@ -144,7 +146,8 @@ TEST_P(Kernels, MatchTheDoublePrecisionReference) {
   const int64_t rows = 37;
   for (int64_t cols : widths()) {
     const Quantized w = quantize(type, random_values(rows * cols, 11 + cols, 0.5f), rows, cols);
-    // 9 and 17: batches of 8 or more run the 32-element types' panel kernel on the VNNI path.
+    // 9 and 17: batches of 8 or more run the panel kernels on the VNNI path (the 32-element
+    // types, Q4_K and Q5_K).
     for (int64_t n_tok : {1, 2, 3, 4, 5, 9, 17}) {
       const Acts a = activations(k.act, uneven_values(n_tok, cols, 7 + n_tok), n_tok, cols);
       std::vector<float> y(n_tok * rows, NAN);
