@@ -213,6 +213,15 @@ TEST(Placement, QuantizedMixBitIdenticalEverywhereAndStreamsTheFilesBytes) {
   std::filesystem::remove_all(dir);
 }
 
+// The peak RSS a run's stats line reports ("peak RSS 712.3 MiB"), in bytes; -1 if absent.
+double peak_rss_of(const std::string& out) {
+  const size_t at = out.find("peak RSS ");
+  if (at == std::string::npos) return -1;
+  const double v = std::stod(out.substr(at + 9));
+  const std::string unit = out.substr(out.find(' ', at + 9) + 1, 3);
+  return v * (unit == "GiB" ? 1073741824.0 : 1048576.0);
+}
+
 // The large checks: a random-weight model of Llama-3.2-1B's shape (16 layers, 2048
 // hidden, GQA 32/8, 8192 FFN, tied 128,256-token embedding) in F16, written once per run.
 class Llama1BShape : public ::testing::Test {
@@ -279,12 +288,8 @@ TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
           std::to_string(budget) + " 2>&1",
       &code);
   ASSERT_EQ(code, 0) << out;
-  // "peak RSS 712.3 MiB" in the stats line.
-  size_t at = out.find("peak RSS ");
-  ASSERT_NE(at, std::string::npos) << out;
-  double v = std::stod(out.substr(at + 9));
-  std::string unit = out.substr(out.find(' ', at + 9) + 1, 3);
-  double peak = v * (unit == "GiB" ? 1073741824.0 : 1048576.0);
+  double peak = peak_rss_of(out);
+  ASSERT_GT(peak, 0) << out;
   EXPECT_LT(peak, budget * 1.10) << out;
   RecordProperty("peak_rss_bytes", std::to_string(static_cast<uint64_t>(peak)));
   RecordProperty("ram_budget_bytes", std::to_string(budget));
@@ -300,11 +305,8 @@ TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
                           &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("output head streamed from disk"), std::string::npos) << out;
-  at = out.find("peak RSS ");
-  ASSERT_NE(at, std::string::npos) << out;
-  v = std::stod(out.substr(at + 9));
-  unit = out.substr(out.find(' ', at + 9) + 1, 3);
-  peak = v * (unit == "GiB" ? 1073741824.0 : 1048576.0);
+  peak = peak_rss_of(out);
+  ASSERT_GT(peak, 0) << out;
   EXPECT_LT(peak, small * 1.10) << out;
   std::printf("ram budget %.1f MiB (head streamed), peak RSS %.1f MiB\n", small / 1048576.0,
               peak / 1048576.0);
@@ -321,11 +323,8 @@ TEST_F(Llama1BShape, BitIdenticalForEveryPlacementAndRamBudgetHolds) {
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("KV cache on disk"), std::string::npos) << out;
   EXPECT_NE(out.find("read/token"), std::string::npos) << out;
-  at = out.find("peak RSS ");
-  ASSERT_NE(at, std::string::npos) << out;
-  v = std::stod(out.substr(at + 9));
-  unit = out.substr(out.find(' ', at + 9) + 1, 3);
-  peak = v * (unit == "GiB" ? 1073741824.0 : 1048576.0);
+  peak = peak_rss_of(out);
+  ASSERT_GT(peak, 0) << out;
   EXPECT_LT(peak, budget * 1.10) << out;
   std::printf("ram budget %.1f MiB (-c 32768, KV on disk), peak RSS %.1f MiB\n", budget / 1048576.0,
               peak / 1048576.0);
