@@ -65,6 +65,9 @@ struct PlacementOptions {
   // most; with no budget, the bytes whole-layer slots would take).
   uint64_t expert_cache_bytes = 0;
   bool stream_experts = true;  // false: MoE layers stream whole, like dense ones
+  // Experts streamed: load the next layer's likely experts ahead of routing (false: only what
+  // routing chose is read, the fewest bytes, each miss waited for).
+  bool expert_prefetch = true;
   // The output head: "resident", "stream" (from disk in row chunks, the embedding's rows
   // read as tokens need them) or "auto": streamed only when no plan fits a budget otherwise.
   // An untied embedding streams whenever any layer does (a token reads one row of it).

@@ -188,6 +188,7 @@ void ExpertCache::want(int64_t layer, std::span<const int32_t> experts,
 }
 
 void ExpertCache::prefetch(int64_t layer, std::span<const int32_t> experts) {
+  if (!prefetch_on_) return;
   std::lock_guard<std::mutex> lock(mu_);
   const bool serve =
       prefetch_accuracy_ >= kMinPrefetchAccuracy || prefetch_calls_ % kProbeEvery == 0;

@@ -55,6 +55,8 @@ class ExpertCache final : public ExpertSource {
 
   void want(int64_t layer, std::span<const int32_t> experts, std::vector<int32_t>* order) override;
   void prefetch(int64_t layer, std::span<const int32_t> experts) override;
+  // false: prefetch() does nothing (only chosen experts are read).
+  void set_prefetch(bool on) { prefetch_on_ = on; }
   Result<ExpertWeights> get(int64_t layer, int32_t expert) override;
   void put(int64_t layer, int32_t expert) override;
   void finish(int64_t layer) override;
@@ -104,6 +106,7 @@ class ExpertCache final : public ExpertSource {
   std::unordered_map<int64_t, int> where_;  // key -> slot
   std::deque<int64_t> demand_, hints_;      // keys waiting for a slot
   uint64_t clock_ = 0;
+  bool prefetch_on_ = true;
   double prefetch_accuracy_ = 1.0;  // running share of prefetched experts that were used
   uint64_t prefetch_calls_ = 0;
   ExpertCacheStats stats_;

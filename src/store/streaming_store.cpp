@@ -270,6 +270,7 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
     STRATA_ASSIGN_OR_RETURN(expert_cache_,
                             ExpertCache::create(c, *index_, layers, plan_.expert_slots,
                                                 plan_.expert_slot_bytes, *reader_, device_));
+    expert_cache_->set_prefetch(opts.expert_prefetch);
   }
   // Slots, and staging buffers where disk reads cannot land in device memory directly.
   const bool staged = !device_.shares_host_memory() && plan_.offload_tier == Tier::kDisk;

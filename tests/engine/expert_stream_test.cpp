@@ -50,6 +50,7 @@ struct Opts {
   int prefetch = 1;
   uint64_t expert_cache = 0;  // bytes; 0 = auto
   bool stream_experts = true;
+  bool expert_prefetch = true;
   uint64_t ram_budget = 0;
   std::string device = "cpu";
   std::string name() const {
@@ -72,6 +73,7 @@ RunResult generate(const std::string& model, const Opts& o) {
   eo.placement.prefetch = o.prefetch;
   eo.placement.expert_cache_bytes = o.expert_cache;
   eo.placement.stream_experts = o.stream_experts;
+  eo.placement.expert_prefetch = o.expert_prefetch;
   eo.placement.ram_budget_bytes = o.ram_budget;
   eo.placement.device = o.device;
   eo.placement.auto_pack = false;
@@ -200,6 +202,36 @@ TEST_F(ExpertStreaming, OnlyTheChosenExpertsMove) {
                 1e-12);
     // A decode token moves at most its own experts plus the guesses, never whole layers.
     EXPECT_LE(ss.bytes_per_token, 2.0 * c.n_expert_used * c.n_layer * expert_bytes);
+  }
+}
+
+// Without prefetch, only the experts routing chose move: every decode token reads exactly
+// (1 - hit rate) x its chosen experts' bytes, the formula, for any cache size.
+TEST_F(ExpertStreaming, WithoutPrefetchTheBytesAreTheMisses) {
+  auto src = open_model(qwen_);
+  ASSERT_TRUE(src.is_ok());
+  const ModelConfig& c = src->config;
+  const uint64_t expert_bytes = 3ull * row_bytes(DType::kQ4_K, c.n_embd) * c.n_ff_exp;
+  auto esb = ExpertCache::expert_slot_bytes(c, src->index, 0);
+  ASSERT_TRUE(esb.is_ok());
+  for (uint64_t slots : {static_cast<uint64_t>(c.n_expert_used),
+                         static_cast<uint64_t>(c.n_expert * c.n_layer / 2)}) {
+    const RunResult r = generate(qwen_, {.expert_cache = slots * *esb, .expert_prefetch = false});
+    ASSERT_TRUE(r.ok);
+    int64_t decode = 0;
+    for (const TokenTrace& t : r.stats.traces) {
+      EXPECT_EQ(t.expert_prefetch_hits, 0);
+      if (t.prefill) continue;
+      ++decode;
+      EXPECT_EQ(t.bytes_streamed,
+                static_cast<uint64_t>(t.expert_lookups - t.expert_hits) * expert_bytes)
+          << slots << " slots";
+    }
+    EXPECT_GT(decode, 0);
+    const StreamSummary ss = summarize_stream(r.stats);
+    const double formula = (1.0 - ss.expert_hit_rate) * static_cast<double>(ss.expert_lookups) /
+                           static_cast<double>(ss.n_decode_steps) * expert_bytes;
+    EXPECT_NEAR(ss.bytes_per_token, formula, 1e-6 * formula + 1e-9);
   }
 }
 
