@@ -11,7 +11,8 @@
 #   scripts/bench_moe_vs_llama.sh LLAMA_BIN_DIR STRATA_BIN LIMIT ROUNDS THREADS FILE CACHES
 #
 # LIMIT: bytes with a K/M/G suffix (e.g. 4G); CACHES: strata --expert-cache values, comma
-# separated (e.g. 1G,2G,auto). Needs root (cgroups, drop_caches). A prompt of about 16
+# separated (e.g. 1G,2G,auto); STRATA_ARGS in the environment: more strata bench options (e.g.
+# --expert-prefetch). Needs root (cgroups, drop_caches). A prompt of about 16
 # tokens, then 32 generated, sampled at temperature 1 with a fixed seed by both (a random
 # model's greedy text repeats one token, and so its experts); decode tok/s is llama.cpp's
 # "eval" rate and strata's decode_tokens_per_second.
@@ -65,7 +66,7 @@ PY
   IFS=, read -ra cache_list <<<"$caches"
   for c in "${cache_list[@]}"; do
     s=$(in_cgroup "$strata" bench -m "$file" -p 16 -n 32 -t "$threads" -r 1 --temp 1 \
-      --ram-budget "$limit" --expert-cache "$c" -o json 2>/dev/null | python3 -c '
+      --ram-budget "$limit" --expert-cache "$c" ${STRATA_ARGS:-} -o json 2>/dev/null | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["results"][0]
 print(",".join(str(r[k]) for k in ("prefill_tokens_per_second", "decode_tokens_per_second",

@@ -201,7 +201,7 @@ std::vector<std::string> child_args(const BenchArgs& a, const Config& c) {
   if (p.verify) v.push_back("--verify");
   if (!p.io.direct) v.push_back("--no-direct-io");
   if (!p.stream_experts) v.push_back("--no-stream-experts");
-  if (!p.expert_prefetch) v.push_back("--no-expert-prefetch");
+  if (p.expert_prefetch) v.push_back("--expert-prefetch");
   if (p.output_head != "auto") v.insert(v.end(), {"--output-head", p.output_head});
   return v;
 }

@@ -109,9 +109,9 @@ void add_placement_options(CLI::App& app, PlacementOptions* o, PlacementText* t)
                  "The output head: resident, stream (from disk in row chunks; the embedding's rows "
                  "read as tokens need them), or auto: streamed only when nothing fits otherwise")
       ->capture_default_str();
-  app.add_flag("!--no-expert-prefetch", o->expert_prefetch,
-               "Read only the experts routing chose (no guesses ahead of routing: fewer bytes, "
-               "each miss waited for)");
+  app.add_flag("--expert-prefetch", o->expert_prefetch,
+               "Mixture-of-experts models streamed expert by expert: also read the next layer's "
+               "likely experts ahead of routing (more bytes; off: only the experts routing chose)");
   app.add_flag("!--no-stream-experts", o->stream_experts,
                "Stream a mixture-of-experts model's layers whole instead of expert by expert");
   app.add_option("--device", o->device, "Compute device: cpu, or sim (a simulated accelerator)")

@@ -65,9 +65,11 @@ struct PlacementOptions {
   // most; with no budget, the bytes whole-layer slots would take).
   uint64_t expert_cache_bytes = 0;
   bool stream_experts = true;  // false: MoE layers stream whole, like dense ones
-  // Experts streamed: load the next layer's likely experts ahead of routing (false: only what
-  // routing chose is read, the fewest bytes, each miss waited for).
-  bool expert_prefetch = true;
+  // Experts streamed: also load the next layer's likely experts ahead of routing (its last
+  // choice or its router's guess). Off by default: on the qwen3-30b-a3b shape the guesses
+  // added 13-100% to the bytes per token for no measurable speed (docs/BENCHMARKS.md), since
+  // a layer's own misses already load while its hits compute.
+  bool expert_prefetch = false;
   // The output head: "resident", "stream" (from disk in row chunks, the embedding's rows
   // read as tokens need them) or "auto": streamed only when no plan fits a budget otherwise.
   // An untied embedding streams whenever any layer does (a token reads one row of it).
