@@ -129,6 +129,13 @@ Result<std::unique_ptr<ExpertCache>> ExpertCache::create(const ModelConfig& c,
   auto mem = device.alloc(total);
   if (!mem) return mem.status().with_context("allocating the expert cache");
   ec->device_mem_ = static_cast<char*>(*mem);
+  if (device.shares_host_memory()) {
+    // Fault the cache's pages in now: a slot's first direct read would otherwise fault them
+    // in (and, with transparent huge pages, compact memory for them) while a token waits.
+    // Measured on the qwen3-30b-a3b shape: caches larger than prefill fills decoded up to 25%
+    // slower, their first-touch loads at 0.6-0.9 GB/s against 5.5 for warm slots.
+    for (uint64_t at = 0; at < total; at += 4096) ec->device_mem_[at] = 0;
+  }
   if (!device.shares_host_memory()) {
     auto st = device.alloc_pinned(ec->slot_bytes_ * kMaxBatch);
     if (!st) return st.status().with_context("allocating the expert cache's staging buffer");
