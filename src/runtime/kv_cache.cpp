@@ -93,8 +93,7 @@ KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, KvType type)
   }
 }
 
-KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, KvType type, int fd, std::string desc,
-                 bool direct)
+KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, KvType type, int fd, std::string desc)
     : n_ctx_(n_ctx),
       n_layer_(c.n_layer),
       kv_dim_(c.kv_dim()),
@@ -103,7 +102,6 @@ KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, KvType type, int fd, std::
       k_base_(c.n_layer, nullptr),
       v_base_(c.n_layer, nullptr),
       fd_(fd),
-      direct_(direct),
       file_desc_(std::move(desc)),
       region_(region_bytes(c, n_ctx, type)) {
   for (Window& w : win_) {
@@ -118,10 +116,10 @@ Result<std::unique_ptr<KvCache>> KvCache::create_on_disk(const ModelConfig& c, i
   STRATA_TRY(check_kv_type(c, type));
   const std::string where = dir.empty() ? "." : dir;
   struct stat st {};
-  if (::stat(where.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Status::errorf("--kv-dir {}: not a directory ({})", where,
-                          errno ? std::strerror(errno) : "not a directory");
+  if (::stat(where.c_str(), &st) != 0) {
+    return Status::errorf("--kv-dir {}: not a directory ({})", where, std::strerror(errno));
   }
+  if (!S_ISDIR(st.st_mode)) return Status::errorf("--kv-dir {}: not a directory", where);
   // An unnamed file: nothing is left behind however the process ends. Direct I/O where the
   // filesystem takes it, so the cache does not come back as page cache.
   bool direct = true;
@@ -163,7 +161,7 @@ Result<std::unique_ptr<KvCache>> KvCache::create_on_disk(const ModelConfig& c, i
   std::string desc =
       fmt::format("{} in {} ({}{})", format_bytes(size), where, named ? "unlinked" : "unnamed",
                   direct ? ", O_DIRECT" : ", page cache");
-  return std::unique_ptr<KvCache>(new KvCache(c, n_ctx, type, fd, std::move(desc), direct));
+  return std::unique_ptr<KvCache>(new KvCache(c, n_ctx, type, fd, std::move(desc)));
 }
 
 KvCache::~KvCache() {

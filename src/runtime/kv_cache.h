@@ -77,7 +77,6 @@ class KvCache {
   // Disk traffic so far, counted as it is queued (0 in RAM).
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
-  const std::string& file_description() const { return file_desc_; }
 
   // Bytes the cache can grow to (both K and V, every layer, n_ctx positions).
   static uint64_t max_bytes(const ModelConfig& c, int64_t n_ctx, KvType type);
@@ -98,7 +97,7 @@ class KvCache {
     int64_t layer;
     uint64_t lo, hi;  // byte range within the layer's K (and V) region, block-aligned
   };
-  KvCache(const ModelConfig& c, int64_t n_ctx, KvType type, int fd, std::string desc, bool direct);
+  KvCache(const ModelConfig& c, int64_t n_ctx, KvType type, int fd, std::string desc);
   Status begin_disk(int64_t layer, int64_t from, int64_t to);
   void end_disk(int64_t layer, int64_t from, int64_t to);
   // Queues a read of positions [0, rows) of `layer` into window `w`.
@@ -117,9 +116,8 @@ class KvCache {
 
   // On disk.
   int fd_ = -1;
-  bool direct_ = false;
-  std::string file_desc_;
-  uint64_t region_ = 0;  // one layer's K (or V): n_ctx rows, rounded up to a block
+  std::string file_desc_;  // for messages: size, directory, O_DIRECT or not
+  uint64_t region_ = 0;    // one layer's K (or V): n_ctx rows, rounded up to a block
   Window win_[2];
   int cur_ = 0;  // the window of the layer between begin and end
   uint64_t bytes_read_ = 0, bytes_written_ = 0;

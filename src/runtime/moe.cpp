@@ -99,6 +99,65 @@ void MoeFfn::run_expert(ThreadPool& pool, const ExpertWeights& w, int64_t e, con
   matmul(pool, w.down, gate_.data(), m, ys_.data() + r0 * d);
 }
 
+// `x`: this layer's input, `n` tokens; chosen_: the experts routing picked for it.
+void MoeFfn::guess_next(ThreadPool& pool, const WeightView& router, ExpertSource* source,
+                        int64_t layer_index, const float* x, int64_t n) {
+  const int64_t d = c_.n_embd, E = c_.n_expert, k = c_.n_expert_used;
+  // While this layer's experts compute, the next layer's experts load on a guess: its
+  // last choice (tokens in a row route alike), or its own router applied to this layer's
+  // input (the residual stream changes little from one layer to the next; the routers of
+  // layers whose experts stream are resident), whichever has matched the real choices
+  // better so far. The last layer guesses the next token's first from its last choice.
+  if (recent_.empty()) {
+    recent_.resize(static_cast<size_t>(c_.n_layer));
+    routers_.resize(static_cast<size_t>(c_.n_layer));
+    pregate_.resize(static_cast<size_t>(c_.n_layer));
+  }
+  auto jaccard = [&](const std::vector<int32_t>& guess) {
+    int64_t both = 0;  // chosen_ and guess are sorted
+    for (size_t i = 0, j = 0; i < chosen_.size() && j < guess.size();) {
+      if (chosen_[i] == guess[j]) {
+        ++both, ++i, ++j;
+      } else if (chosen_[i] < guess[j]) {
+        ++i;
+      } else {
+        ++j;
+      }
+    }
+    const int64_t any = static_cast<int64_t>(chosen_.size() + guess.size()) - both;
+    return any > 0 ? static_cast<double>(both) / static_cast<double>(any) : 1.0;
+  };
+  constexpr double kScoreWeight = 0.05;
+  if (!pregate_[layer_index].empty() && !recent_[layer_index].empty()) {
+    score_recent_ += kScoreWeight * (jaccard(recent_[layer_index]) - score_recent_);
+    score_pregate_ += kScoreWeight * (jaccard(pregate_[layer_index]) - score_pregate_);
+  }
+  routers_[layer_index] = router;
+  recent_[layer_index] = chosen_;
+  const int64_t next = (layer_index + 1) % c_.n_layer;
+  pregate_[next].clear();
+  if (routers_[next].data != nullptr && next > layer_index) {
+    guess_ids_.resize(static_cast<size_t>(n * k));
+    guess_w_.resize(static_cast<size_t>(n * k));
+    guessed_.assign(static_cast<size_t>(E), 0);
+    for (int64_t t = 0; t < n; ++t) {
+      float* lg = logits_.data() + t * E;  // free again: this layer's routing is done
+      matmul(pool, routers_[next], x + t * d, 1, lg);
+      route_token(c_, lg, guess_ids_.data() + t * k, guess_w_.data() + t * k);
+      for (int64_t j = 0; j < k; ++j) guessed_[guess_ids_[t * k + j]] = 1;
+    }
+    for (int64_t e = 0; e < E; ++e)
+      if (guessed_[e]) pregate_[next].push_back(static_cast<int32_t>(e));
+  }
+  const bool use_pregate =
+      !pregate_[next].empty() && (recent_[next].empty() || score_pregate_ > score_recent_);
+  if (use_pregate) {
+    source->prefetch(next, pregate_[next]);
+  } else if (!recent_[next].empty()) {
+    source->prefetch(next, recent_[next]);
+  }
+}
+
 Status MoeFfn::forward(ThreadPool& pool, const LayerWeights& layer, ExpertSource* source,
                        int64_t layer_index, const float* x, int64_t n, float* out) {
   const int64_t d = c_.n_embd, E = c_.n_expert, k = c_.n_expert_used;
@@ -128,59 +187,7 @@ Status MoeFfn::forward(ThreadPool& pool, const LayerWeights& layer, ExpertSource
     for (int32_t e : chosen_) run_expert(pool, expert_weights(c_, layer, e), e, x);
   } else {
     source->want(layer_index, chosen_, &order_);
-    // While this layer's experts compute, the next layer's experts load on a guess: its
-    // last choice (tokens in a row route alike), or its own router applied to this layer's
-    // input (the residual stream changes little from one layer to the next; the routers of
-    // layers whose experts stream are resident), whichever has matched the real choices
-    // better so far. The last layer guesses the next token's first from its last choice.
-    if (recent_.empty()) {
-      recent_.resize(static_cast<size_t>(c_.n_layer));
-      routers_.resize(static_cast<size_t>(c_.n_layer));
-      pregate_.resize(static_cast<size_t>(c_.n_layer));
-    }
-    auto jaccard = [&](const std::vector<int32_t>& guess) {
-      int64_t both = 0;  // chosen_ and guess are sorted
-      for (size_t i = 0, j = 0; i < chosen_.size() && j < guess.size();) {
-        if (chosen_[i] == guess[j]) {
-          ++both, ++i, ++j;
-        } else if (chosen_[i] < guess[j]) {
-          ++i;
-        } else {
-          ++j;
-        }
-      }
-      const int64_t any = static_cast<int64_t>(chosen_.size() + guess.size()) - both;
-      return any > 0 ? static_cast<double>(both) / static_cast<double>(any) : 1.0;
-    };
-    constexpr double kScoreWeight = 0.05;
-    if (!pregate_[layer_index].empty() && !recent_[layer_index].empty()) {
-      score_recent_ += kScoreWeight * (jaccard(recent_[layer_index]) - score_recent_);
-      score_pregate_ += kScoreWeight * (jaccard(pregate_[layer_index]) - score_pregate_);
-    }
-    routers_[layer_index] = router;
-    recent_[layer_index] = chosen_;
-    const int64_t next = (layer_index + 1) % c_.n_layer;
-    pregate_[next].clear();
-    if (routers_[next].data != nullptr && next > layer_index) {
-      guess_ids_.resize(static_cast<size_t>(n * k));
-      guess_w_.resize(static_cast<size_t>(n * k));
-      guessed_.assign(static_cast<size_t>(E), 0);
-      for (int64_t t = 0; t < n; ++t) {
-        float* lg = logits_.data() + t * E;  // free again: this layer's routing is done
-        matmul(pool, routers_[next], x + t * d, 1, lg);
-        route_token(c_, lg, guess_ids_.data() + t * k, guess_w_.data() + t * k);
-        for (int64_t j = 0; j < k; ++j) guessed_[guess_ids_[t * k + j]] = 1;
-      }
-      for (int64_t e = 0; e < E; ++e)
-        if (guessed_[e]) pregate_[next].push_back(static_cast<int32_t>(e));
-    }
-    const bool use_pregate =
-        !pregate_[next].empty() && (recent_[next].empty() || score_pregate_ > score_recent_);
-    if (use_pregate) {
-      source->prefetch(next, pregate_[next]);
-    } else if (!recent_[next].empty()) {
-      source->prefetch(next, recent_[next]);
-    }
+    if (source->prefetches()) guess_next(pool, router, source, layer_index, x, n);
     Status st = Status::ok();
     for (int32_t e : order_) {
       Result<ExpertWeights> w = source->get(layer_index, e);

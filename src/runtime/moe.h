@@ -50,6 +50,9 @@ class MoeFfn {
   void run_expert(ThreadPool& pool, const ExpertWeights& w, int64_t e, const float* x);
 
   ModelConfig c_;
+  // Prefetches the next layer's likely experts (forward(), when the source prefetches).
+  void guess_next(ThreadPool& pool, const WeightView& router, ExpertSource* source,
+                  int64_t layer_index, const float* x, int64_t n);
   std::vector<std::vector<int32_t>> recent_;  // [n_layer] experts each layer chose last time
   // [n_layer] the routers of layers whose experts stream (resident: their dense part stays),
   // seen on an earlier pass; a layer's router applied to the layer before's input guesses

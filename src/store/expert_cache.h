@@ -55,6 +55,7 @@ class ExpertCache final : public ExpertSource {
 
   void want(int64_t layer, std::span<const int32_t> experts, std::vector<int32_t>* order) override;
   void prefetch(int64_t layer, std::span<const int32_t> experts) override;
+  bool prefetches() const override { return prefetch_on_; }
   // false: prefetch() does nothing (only chosen experts are read).
   void set_prefetch(bool on) { prefetch_on_ = on; }
   Result<ExpertWeights> get(int64_t layer, int32_t expert) override;

@@ -54,6 +54,8 @@ class ExpertSource {
   // loaded only into room nothing wanted needs, behind every wanted load; dropped at the
   // next want() if not started.
   virtual void prefetch(int64_t layer, std::span<const int32_t> experts) = 0;
+  // Whether prefetch() loads anything (false: callers need not work out guesses).
+  virtual bool prefetches() const = 0;
   // Blocks until the expert is in compute memory; it stays there until put().
   virtual Result<ExpertWeights> get(int64_t layer, int32_t expert) = 0;
   virtual void put(int64_t layer, int32_t expert) = 0;

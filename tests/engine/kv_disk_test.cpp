@@ -191,6 +191,10 @@ TEST_F(KvDisk, ADirectoryThatCannotHoldItIsAClearError) {
   auto kv = KvCache::create_on_disk(src->config, 64, KvType::kF16, dir_ + "/missing");
   ASSERT_FALSE(kv.is_ok());
   EXPECT_NE(kv.status().message().find("not a directory"), std::string::npos);
+  kv = KvCache::create_on_disk(src->config, 64, KvType::kF16, moe_);  // a file
+  ASSERT_FALSE(kv.is_ok());
+  EXPECT_NE(kv.status().message().find(moe_ + ": not a directory"), std::string::npos)
+      << kv.status().message();
   kv = KvCache::create_on_disk(src->config, 64, KvType::kF16, dir_);
   ASSERT_TRUE(kv.is_ok()) << kv.status().message();
   EXPECT_EQ((*kv)->tier(), KvTier::kDisk);
