@@ -8,25 +8,33 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 namespace strata::test {
 
 namespace {
-class RemoveScratchDir : public ::testing::Environment {
+// Every directory make_temp_dir made, removed when the test program ends (a test that fails
+// half-way does not leave its files in /tmp).
+std::vector<std::string>& made_dirs() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+class RemoveScratchDirs : public ::testing::Environment {
  public:
   void TearDown() override {
     std::error_code ec;
-    std::filesystem::remove_all(scratch_dir(), ec);
+    for (const auto& d : made_dirs()) std::filesystem::remove_all(d, ec);
   }
 };
 [[maybe_unused]] ::testing::Environment* const kCleanup =
-    ::testing::AddGlobalTestEnvironment(new RemoveScratchDir);
+    ::testing::AddGlobalTestEnvironment(new RemoveScratchDirs);
 }  // namespace
 
 std::string make_temp_dir(const std::string& tag) {
   std::string tmpl = ::testing::TempDir() + "strata_" + tag + "_XXXXXX";
   char* p = mkdtemp(tmpl.data());
   EXPECT_NE(p, nullptr) << tmpl;
+  if (p != nullptr) made_dirs().push_back(tmpl);
   return tmpl;
 }
 
@@ -38,7 +46,8 @@ const std::string& scratch_dir() {
 CliOutput run_cli(const std::string& args, const std::string& env) {
   const std::string err_path = scratch_dir() + "/stderr.txt";
   CliOutput o;
-  const std::string cmd = (env.empty() ? "" : env + " ") + STRATA_BINARY + " " + args + " 2>" + err_path;
+  const std::string cmd =
+      (env.empty() ? "" : env + " ") + STRATA_BINARY + " " + args + " 2>" + err_path;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return o;
   char buf[4096];

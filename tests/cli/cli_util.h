@@ -12,7 +12,7 @@ struct CliOutput {
 
 // This test program's scratch directory (created on first use, removed at exit).
 const std::string& scratch_dir();
-// A fresh directory under testing::TempDir(); the caller removes it.
+// A fresh directory under testing::TempDir(), removed (with what is in it) at exit.
 std::string make_temp_dir(const std::string& tag);
 
 // Runs `STRATA_BINARY args` with `env` ("NAME=value ...", may be empty) before it.
