@@ -197,10 +197,11 @@ void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& in, float* y) {
   // Rows in blocks of about 128 KiB of weights, which stay in L2 while every token group
   // passes over them; without them a long prompt's activations would be re-read from L3 for
   // every row. The kernel walks tokens in groups of 4 inside a block.
-  // Whole multiples of 8 rows where there are 8: the 32-element types' batch kernel packs
-  // 8-row panels (panel_q32.inc) and leaves the rest to a slower per-row kernel.
+  // Whole multiples of 16 rows where there are 8 or more (the nearest, at least 16): the
+  // quantized types' batch kernels pack 16-row (panel_q32.inc) or 8-row (panel_k45.inc)
+  // panels and leave the rest to a slower per-row kernel.
   int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
-  if (block > 8) block = block / 8 * 8;
+  if (block >= 8) block = std::max<int64_t>(16, (block + 8) / 16 * 16);
   const char* wbase = static_cast<const char*>(w.data);
   pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
     for (int64_t rb = r0; rb < r1; rb += block) {

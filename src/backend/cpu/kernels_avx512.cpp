@@ -19,6 +19,11 @@
 #else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+// GCC 12's 512-bit conversion intrinsics pass _mm512_undefined_ps() as their unused merge
+// source, which -W(maybe-)uninitialized reports inside avx512fintrin.h.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace strata::cpu {
@@ -37,6 +42,7 @@ void register_avx512_kernels(TypeKernels* types, VecKernels* vec) { register_x86
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 
