@@ -12,32 +12,6 @@
 
 namespace strata::test {
 
-namespace {
-// Every directory make_temp_dir made, removed when the test program ends (a test that fails
-// half-way does not leave its files in /tmp).
-std::vector<std::string>& made_dirs() {
-  static std::vector<std::string> dirs;
-  return dirs;
-}
-class RemoveScratchDirs : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    for (const auto& d : made_dirs()) std::filesystem::remove_all(d, ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup =
-    ::testing::AddGlobalTestEnvironment(new RemoveScratchDirs);
-}  // namespace
-
-std::string make_temp_dir(const std::string& tag) {
-  std::string tmpl = ::testing::TempDir() + "strata_" + tag + "_XXXXXX";
-  char* p = mkdtemp(tmpl.data());
-  EXPECT_NE(p, nullptr) << tmpl;
-  if (p != nullptr) made_dirs().push_back(tmpl);
-  return tmpl;
-}
-
 const std::string& scratch_dir() {
   static const std::string d = make_temp_dir("cli");
   return d;

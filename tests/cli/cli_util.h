@@ -3,6 +3,8 @@
 // exit code; a scratch directory per test program, removed when the program ends.
 #include <string>
 
+#include "common/temp_dir.h"  // make_temp_dir
+
 namespace strata::test {
 
 struct CliOutput {
@@ -12,8 +14,6 @@ struct CliOutput {
 
 // This test program's scratch directory (created on first use, removed at exit).
 const std::string& scratch_dir();
-// A fresh directory under testing::TempDir(), removed (with what is in it) at exit.
-std::string make_temp_dir(const std::string& tag);
 
 // Runs `STRATA_BINARY args` with `env` ("NAME=value ...", may be empty) before it.
 CliOutput run_cli(const std::string& args, const std::string& env = "");

@@ -29,31 +29,6 @@ std::vector<float> load_reference_logits() {
   return v;
 }
 
-namespace {
-// Every directory make_temp_dir made, removed when the test program ends.
-std::vector<std::string>& made_dirs() {
-  static std::vector<std::string> dirs;
-  return dirs;
-}
-class RemoveTempDirs : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    for (const auto& d : made_dirs()) std::filesystem::remove_all(d, ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup =
-    ::testing::AddGlobalTestEnvironment(new RemoveTempDirs);
-}  // namespace
-
-std::string make_temp_dir(const std::string& tag) {
-  std::string tmpl = ::testing::TempDir() + "strata_" + tag + "_XXXXXX";
-  char* p = mkdtemp(tmpl.data());
-  EXPECT_NE(p, nullptr);
-  if (p != nullptr) made_dirs().push_back(tmpl);
-  return tmpl;
-}
-
 std::string make_quantized_tiny(const std::string& dir, const std::string& mix, uint64_t seed) {
   auto shape = find_model_shape("tiny-256", 8);
   EXPECT_TRUE(shape.is_ok()) << shape.status().message();

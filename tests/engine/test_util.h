@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.h"  // make_temp_dir
+
 namespace strata::test {
 
 inline const std::string kData = STRATA_DATA;           // the repository's data/
@@ -15,7 +17,6 @@ inline const std::string kTok512 = kTestData + "/models/tok512.bin";
 
 nlohmann::json load_reference();                    // shared/reference/stories260K.json
 std::vector<float> load_reference_logits();         // [40 x 512]
-std::string make_temp_dir(const std::string& tag);  // removed at exit
 // A random tiny-256 model (8 layers, F16 with weight std 0.08 and `seed`) quantized with
 // llama.cpp's `mix` ("Q8_0", "Q4_K_M", ...) as <dir>/<mix>.gguf; returns that path. The F16
 // source stays beside it as <dir>/f16.gguf.
