@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <vector>
 
 namespace strata::test {
 

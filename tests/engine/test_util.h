@@ -15,8 +15,8 @@ inline const std::string kStoriesGguf = kData + "/models/stories260K.gguf";
 inline const std::string kStoriesBin = kTestData + "/models/stories260K.bin";
 inline const std::string kTok512 = kTestData + "/models/tok512.bin";
 
-nlohmann::json load_reference();                    // shared/reference/stories260K.json
-std::vector<float> load_reference_logits();         // [40 x 512]
+nlohmann::json load_reference();             // shared/reference/stories260K.json
+std::vector<float> load_reference_logits();  // [40 x 512]
 // A random tiny-256 model (8 layers, F16 with weight std 0.08 and `seed`) quantized with
 // llama.cpp's `mix` ("Q8_0", "Q4_K_M", ...) as <dir>/<mix>.gguf; returns that path. The F16
 // source stays beside it as <dir>/f16.gguf.
