@@ -240,22 +240,24 @@ TEST(Activations, EachSubBlockKeepsItsOwnResolution) {
   }
 }
 
-// The public matmul: one thread or two, the same bits; one token at a time or all together,
-// the same bits for quantized weights.
+// The public matmul: one thread, two or three (rows handed out in chunks as threads ask), the
+// same bits; one token at a time or all together, the same bits for quantized weights.
 TEST(Matmul, ThreadCountAndBatchingNeverChangeABit) {
-  ThreadPool one(1), two(2);
+  ThreadPool one(1), two(2), three(3);
   for (DType type : kWeightTypes) {
-    const int64_t rows = 70, cols = 512;
+    const int64_t rows = 150, cols = 512;
     const Quantized w = quantize(type, random_values(rows * cols, 1, 0.5f), rows, cols);
     WeightView view{w.bytes.data(), type, rows, cols, w.row_bytes};
     const int64_t n_tok = 7;
     const std::vector<float> x = random_values(n_tok * cols, 2, 1.0f);
-    std::vector<float> a(n_tok * rows), b(n_tok * rows), c(n_tok * rows);
+    std::vector<float> a(n_tok * rows), b(n_tok * rows), c(n_tok * rows), d(n_tok * rows);
     matmul(one, view, x.data(), n_tok, a.data());
     matmul(two, view, x.data(), n_tok, b.data());
+    matmul(three, view, x.data(), n_tok, d.data());
     for (int64_t t = 0; t < n_tok; ++t)
       matmul(two, view, x.data() + t * cols, 1, c.data() + t * rows);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << dtype_name(type);
+    EXPECT_EQ(std::memcmp(a.data(), d.data(), a.size() * 4), 0) << dtype_name(type);
     if (type_traits(type).block_elems > 1) {
       EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * 4), 0) << dtype_name(type);
     }

@@ -104,7 +104,7 @@ struct TestLayer {
     make("up", E * f * d, &up, &up_f);
     make("down", E * d * f, &down, &down_f);
     auto view = [&](const void* p, DType dt, int64_t rows, int64_t cols) {
-      return WeightView{p, dt, rows, cols, row_bytes(dt, cols)};
+      return WeightView{p, dt, rows, cols, static_cast<int64_t>(row_bytes(dt, cols))};
     };
     stacked.t[static_cast<int>(LayerTensor::kRouter)] = view(router.data(), DType::kF32, E, d);
     split.t = stacked.t;

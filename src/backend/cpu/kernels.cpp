@@ -203,7 +203,11 @@ void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& in, float* y) {
   int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
   if (block >= 8) block = std::max<int64_t>(16, (block + 8) / 16 * 16);
   const char* wbase = static_cast<const char*>(w.data);
-  pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+  // Rows handed out in shrinking chunks as threads ask (a row's result does not depend on
+  // the chunk it is in): a thread the VM or an interrupt slows down no longer holds the
+  // others at the end of every matmul. Chunks start on multiples of 16 rows, as the blocks do.
+  const int64_t align = block >= 16 ? 16 : 1;
+  pool.parallel_for_dynamic(rows, align, align, [&](int64_t r0, int64_t r1) {
     for (int64_t rb = r0; rb < r1; rb += block) {
       const int64_t re = std::min(rb + block, r1);
       k.gemm(wbase + rb * w.row_bytes, w.row_bytes, re - rb, act, act_bytes, n_tok, cols, y + rb,

@@ -73,19 +73,37 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
+  job_align_ = 0;
+  dispatch(n, fn);
+}
+
+void ThreadPool::parallel_for_dynamic(int64_t n, int64_t align, int64_t min_chunk,
+                                      const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  align = std::max<int64_t>(align, 1);
+  min_chunk = std::max(min_chunk, align);
+  if (n_threads_ == 1 || n <= min_chunk) {
+    fn(0, n);
+    return;
+  }
+  job_align_ = align;
+  job_min_chunk_ = min_chunk;
+  next_.store(0, std::memory_order_relaxed);
+  dispatch(n, fn);
+}
+
+void ThreadPool::dispatch(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   job_ = &fn;
   job_n_ = n;
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes job_, job_n_
+  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes job_, job_n_, next_
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     // A worker that counted itself asleep either sees the new generation under the mutex
     // or is waiting on the condition variable: no wake-up is lost.
     std::lock_guard<std::mutex> lock(mu_);
     start_cv_.notify_all();
   }
-  int64_t b, e;
-  chunk(n, n_threads_, 0, &b, &e);
-  if (b < e) fn(b, e);
+  run_share(0);
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
     if (spins < 4096) {
       cpu_relax();
@@ -94,6 +112,28 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     }
   }
   job_ = nullptr;
+}
+
+void ThreadPool::run_share(int index) {
+  const std::function<void(int64_t, int64_t)>& fn = *job_;
+  const int64_t n = job_n_;
+  if (job_align_ == 0) {
+    int64_t b, e;
+    chunk(n, n_threads_, index, &b, &e);
+    if (b < e) fn(b, e);
+    return;
+  }
+  const int64_t align = job_align_, min_chunk = job_min_chunk_;
+  int64_t b = next_.load(std::memory_order_relaxed);
+  while (b < n) {
+    int64_t size = (n - b + 2 * n_threads_ - 1) / (2 * n_threads_);
+    size = std::max((size + align - 1) / align * align, min_chunk);
+    const int64_t e = std::min(b + size, n);
+    if (next_.compare_exchange_weak(b, e, std::memory_order_relaxed)) {
+      fn(b, e);
+      b = next_.load(std::memory_order_relaxed);
+    }
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
@@ -122,11 +162,7 @@ void ThreadPool::worker_loop(int index) {
     }
     if (stop_.load(std::memory_order_acquire)) return;
     seen = g;
-    const std::function<void(int64_t, int64_t)>* job = job_;
-    const int64_t n = job_n_;
-    int64_t b, e;
-    chunk(n, n_threads_, index, &b, &e);
-    if (b < e) (*job)(b, e);
+    run_share(index);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }

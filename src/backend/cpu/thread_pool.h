@@ -40,11 +40,22 @@ class ThreadPool {
   // split depends only on n and n_threads, so results are reproducible run to run.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
+  // Runs fn(begin, end) over [0, n) in chunks the threads take as they finish the last one,
+  // each the remaining work / (2 x threads) rounded up to a multiple of `align`, at least
+  // `min_chunk` (the last chunk ends at n): large chunks first, small ones at the end, so a
+  // thread the system slows down (a shared VM's steal time, an interrupt) leaves its share to
+  // the others instead of keeping them waiting. Which thread runs which chunk changes run to
+  // run, so fn must give the same results whatever the chunking (as matmul's rows do).
+  void parallel_for_dynamic(int64_t n, int64_t align, int64_t min_chunk,
+                            const std::function<void(int64_t, int64_t)>& fn);
+
  private:
   struct NoStart {};
   ThreadPool(int n_threads, NoStart) : n_threads_(n_threads < 1 ? 1 : n_threads) {}
   Status start();  // starts the workers; on failure joins the ones that started
   void worker_loop(int index);
+  void run_share(int index);  // this thread's part of the current job
+  void dispatch(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
   static constexpr int64_t kSpinMicros = 300;
 
@@ -55,6 +66,9 @@ class ThreadPool {
   // Published by the release-increment of generation_, read after its acquire-load.
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0;
+  int64_t job_align_ = 0;  // 0: the static split; else parallel_for_dynamic's chunks
+  int64_t job_min_chunk_ = 0;
+  std::atomic<int64_t> next_{0};         // parallel_for_dynamic: the first index no thread took yet
   std::atomic<uint64_t> generation_{0};  // one more per job
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<int> sleepers_{0};         // workers waiting on start_cv_
