@@ -147,7 +147,7 @@ TEST_P(Kernels, MatchTheDoublePrecisionReference) {
   for (int64_t cols : widths()) {
     const Quantized w = quantize(type, random_values(rows * cols, 11 + cols, 0.5f), rows, cols);
     // 9 and 17: batches of 8 or more run the panel kernels on the VNNI path (the 32-element
-    // types, Q4_K, Q5_K, Q6_K, Q3_K and IQ4_XS), 37 rows two 16-row panels and a rest.
+    // types, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS), 37 rows two 16-row panels and a rest.
     for (int64_t n_tok : {1, 2, 3, 4, 5, 9, 17}) {
       const Acts a = activations(k.act, uneven_values(n_tok, cols, 7 + n_tok), n_tok, cols);
       std::vector<float> y(n_tok * rows, NAN);

@@ -198,7 +198,7 @@ void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& in, float* y) {
   // passes over them; without them a long prompt's activations would be re-read from L3 for
   // every row. The kernel walks tokens in groups of 4 inside a block.
   // Whole multiples of 16 rows where there are 8 or more (the nearest, at least 16): the
-  // quantized types' batch kernels pack 16-row panels (panel_q32.inc, panel_k45.inc,
+  // quantized types' batch kernels pack 16-row panels (panel_q32.inc, panel_totals.inc,
   // panel_sb16.inc) and leave the rest to a slower per-row kernel.
   int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
   if (block >= 8) block = std::max<int64_t>(16, (block + 8) / 16 * 16);
