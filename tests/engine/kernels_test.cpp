@@ -133,7 +133,7 @@ class Kernels : public ::testing::TestWithParam<Case> {
     if (b == 1) return {7, 13, 40, 72, 2048 + 5};
     // 256: whole groups of eight blocks only (the VNNI batch kernel's panels without a tail).
     if (b == 32) return {32, 96, 256, 416, 2048 + 32};
-    // 2304 and 4096: Q4_K/Q5_K decode takes eight super-blocks at a time (then a tail of one,
+    // 2304 and 4096: Q2_K/Q4_K/Q5_K decode takes eight super-blocks at a time (then a tail of one,
     // or none).
     return {256, 768, 2304, 4096};
   }
