@@ -61,56 +61,52 @@ void Transformer::attention(int64_t n_tok, int64_t layer) {
   const int64_t group = c_.n_head / c_.n_head_kv;
   const float scale = 1.0f / sqrtf(static_cast<float>(hd));
   const int64_t n_items = n_tok * c_.n_head;
-  // Work items (token, head) are split into contiguous chunks, one per thread; the chunk
-  // index gives each thread its own score scratch.
-  const int64_t n_threads = pool_.n_threads();
-  pool_.parallel_for(n_threads, [&](int64_t c0, int64_t c1) {
-    for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      float* att = att_scores_.data() + chunk * n_ctx_;
-      float* slice = kv_slice_.data() + chunk * hd;  // a Q8_0 head slice, dequantized
-      int64_t begin = n_items * chunk / n_threads, end = n_items * (chunk + 1) / n_threads;
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t t = item / c_.n_head, h = item % c_.n_head;
-        const int64_t p = tok_pos_[t];  // this token's position
-        const KvCache& kv = *tok_kv_[t];
-        const DType type = kv.dtype();
-        const int64_t first =
-            c_.sliding_window > 0 && p >= c_.sliding_window ? p - c_.sliding_window + 1 : 0;
-        const float* q = q_.data() + t * q_dim + h * hd;
-        // This head's slice of a cached row: whole elements (F32, F16) or whole blocks
-        // (Q8_0: check_kv_type asks head_dim % 32 == 0).
-        const int64_t head_off = row_bytes(type, (h / group) * hd);
-        const TypeTraits& tt = type_traits(type);
-        for (int64_t s = first; s <= p; ++s) {
-          const char* k = kv.k(layer, s) + head_off;
-          float d;
-          if (type == DType::kF32) {
-            d = dot_f32(q, reinterpret_cast<const float*>(k), hd);
-          } else if (type == DType::kF16) {
-            d = dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k), hd);
-          } else {
-            tt.to_float(k, slice, hd);
-            d = dot_f32(q, slice, hd);
-          }
-          att[s - first] = d * scale;
+  // Work items (token, head) are handed out in shrinking chunks as threads ask (an item's
+  // result does not depend on which thread runs it); the thread's index picks its scratch.
+  pool_.parallel_for_dynamic_indexed(n_items, 1, 1, [&](int64_t begin, int64_t end, int thread) {
+    float* att = att_scores_.data() + thread * n_ctx_;
+    float* slice = kv_slice_.data() + thread * hd;  // a Q8_0 head slice, dequantized
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / c_.n_head, h = item % c_.n_head;
+      const int64_t p = tok_pos_[t];  // this token's position
+      const KvCache& kv = *tok_kv_[t];
+      const DType type = kv.dtype();
+      const int64_t first =
+          c_.sliding_window > 0 && p >= c_.sliding_window ? p - c_.sliding_window + 1 : 0;
+      const float* q = q_.data() + t * q_dim + h * hd;
+      // This head's slice of a cached row: whole elements (F32, F16) or whole blocks
+      // (Q8_0: check_kv_type asks head_dim % 32 == 0).
+      const int64_t head_off = row_bytes(type, (h / group) * hd);
+      const TypeTraits& tt = type_traits(type);
+      for (int64_t s = first; s <= p; ++s) {
+        const char* k = kv.k(layer, s) + head_off;
+        float d;
+        if (type == DType::kF32) {
+          d = dot_f32(q, reinterpret_cast<const float*>(k), hd);
+        } else if (type == DType::kF16) {
+          d = dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k), hd);
+        } else {
+          tt.to_float(k, slice, hd);
+          d = dot_f32(q, slice, hd);
         }
-        softmax(att, p - first + 1);
-        float* out = att_out_.data() + t * q_dim + h * hd;
-        std::memset(out, 0, hd * sizeof(float));
-        for (int64_t s = first; s <= p; ++s) {
-          const char* v = kv.v(layer, s) + head_off;
-          const float a = att[s - first];
-          if (type == DType::kF16) {
-            axpy_f16(a, reinterpret_cast<const uint16_t*>(v), out, hd);
-            continue;
-          }
-          const float* vf = reinterpret_cast<const float*>(v);
-          if (type != DType::kF32) {
-            tt.to_float(v, slice, hd);
-            vf = slice;
-          }
-          for (int64_t i = 0; i < hd; ++i) out[i] += a * vf[i];
+        att[s - first] = d * scale;
+      }
+      softmax(att, p - first + 1);
+      float* out = att_out_.data() + t * q_dim + h * hd;
+      std::memset(out, 0, hd * sizeof(float));
+      for (int64_t s = first; s <= p; ++s) {
+        const char* v = kv.v(layer, s) + head_off;
+        const float a = att[s - first];
+        if (type == DType::kF16) {
+          axpy_f16(a, reinterpret_cast<const uint16_t*>(v), out, hd);
+          continue;
         }
+        const float* vf = reinterpret_cast<const float*>(v);
+        if (type != DType::kF32) {
+          tt.to_float(v, slice, hd);
+          vf = slice;
+        }
+        for (int64_t i = 0; i < hd; ++i) out[i] += a * vf[i];
       }
     }
   });

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -66,6 +67,28 @@ TEST(ThreadPool, DynamicSplitCoversEveryIndexOnceInAlignedChunks) {
           EXPECT_LE(chunks[0].second, (n + 2 * threads - 1) / (2 * threads) + 16) << "n " << n;
         }
       }
+    }
+  }
+}
+
+TEST(ThreadPool, IndexedDynamicSplitNamesEachThreadOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int rep = 0; rep < 50; ++rep) {
+      std::vector<std::atomic<int>> busy(threads);
+      std::atomic<int> bad{0};
+      std::atomic<int64_t> covered{0};
+      pool.parallel_for_dynamic_indexed(500, 1, 1, [&](int64_t b, int64_t e, int thread) {
+        if (thread < 0 || thread >= threads || busy[thread].exchange(1) != 0) {
+          bad.fetch_add(1);
+          return;
+        }
+        covered.fetch_add(e - b);
+        std::this_thread::yield();  // give another thread the chance to claim the same index
+        busy[thread].store(0);
+      });
+      EXPECT_EQ(bad.load(), 0) << threads << " threads";
+      EXPECT_EQ(covered.load(), 500) << threads << " threads";
     }
   }
 }

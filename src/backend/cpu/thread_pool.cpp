@@ -73,30 +73,40 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
+  job_ = &fn;
+  indexed_job_ = nullptr;
   job_align_ = 0;
-  dispatch(n, fn);
+  dispatch(n);
 }
 
 void ThreadPool::parallel_for_dynamic(int64_t n, int64_t align, int64_t min_chunk,
                                       const std::function<void(int64_t, int64_t)>& fn) {
+  parallel_for_dynamic_indexed(n, align, min_chunk,
+                               [&fn](int64_t b, int64_t e, int /*thread*/) { fn(b, e); });
+}
+
+void ThreadPool::parallel_for_dynamic_indexed(
+    int64_t n, int64_t align, int64_t min_chunk,
+    const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   align = std::max<int64_t>(align, 1);
   min_chunk = std::max(min_chunk, align);
   if (n_threads_ == 1 || n <= min_chunk) {
-    fn(0, n);
+    fn(0, n, 0);
     return;
   }
+  job_ = nullptr;
+  indexed_job_ = &fn;
   job_align_ = align;
   job_min_chunk_ = min_chunk;
   next_.store(0, std::memory_order_relaxed);
-  dispatch(n, fn);
+  dispatch(n);
 }
 
-void ThreadPool::dispatch(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  job_ = &fn;
+void ThreadPool::dispatch(int64_t n) {
   job_n_ = n;
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes job_, job_n_, next_
+  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes the job, job_n_, next_
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     // A worker that counted itself asleep either sees the new generation under the mutex
     // or is waiting on the condition variable: no wake-up is lost.
@@ -112,17 +122,18 @@ void ThreadPool::dispatch(int64_t n, const std::function<void(int64_t, int64_t)>
     }
   }
   job_ = nullptr;
+  indexed_job_ = nullptr;
 }
 
 void ThreadPool::run_share(int index) {
-  const std::function<void(int64_t, int64_t)>& fn = *job_;
   const int64_t n = job_n_;
   if (job_align_ == 0) {
     int64_t b, e;
     chunk(n, n_threads_, index, &b, &e);
-    if (b < e) fn(b, e);
+    if (b < e) (*job_)(b, e);
     return;
   }
+  const std::function<void(int64_t, int64_t, int)>& fn = *indexed_job_;
   const int64_t align = job_align_, min_chunk = job_min_chunk_;
   int64_t b = next_.load(std::memory_order_relaxed);
   while (b < n) {
@@ -130,7 +141,7 @@ void ThreadPool::run_share(int index) {
     size = std::max((size + align - 1) / align * align, min_chunk);
     const int64_t e = std::min(b + size, n);
     if (next_.compare_exchange_weak(b, e, std::memory_order_relaxed)) {
-      fn(b, e);
+      fn(b, e, index);
       b = next_.load(std::memory_order_relaxed);
     }
   }

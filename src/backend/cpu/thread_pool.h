@@ -48,6 +48,10 @@ class ThreadPool {
   // run, so fn must give the same results whatever the chunking (as matmul's rows do).
   void parallel_for_dynamic(int64_t n, int64_t align, int64_t min_chunk,
                             const std::function<void(int64_t, int64_t)>& fn);
+  // The same, fn(begin, end, thread) also told which thread runs the chunk (0 .. n_threads - 1;
+  // no two chunks run at once on one thread), for per-thread scratch.
+  void parallel_for_dynamic_indexed(int64_t n, int64_t align, int64_t min_chunk,
+                                    const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
   struct NoStart {};
@@ -55,7 +59,7 @@ class ThreadPool {
   Status start();  // starts the workers; on failure joins the ones that started
   void worker_loop(int index);
   void run_share(int index);  // this thread's part of the current job
-  void dispatch(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+  void dispatch(int64_t n);   // runs job_ or indexed_job_ over [0, n) on every thread
 
   static constexpr int64_t kSpinMicros = 300;
 
@@ -65,6 +69,7 @@ class ThreadPool {
   std::condition_variable start_cv_;
   // Published by the release-increment of generation_, read after its acquire-load.
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  const std::function<void(int64_t, int64_t, int)>* indexed_job_ = nullptr;  // dynamic splits
   int64_t job_n_ = 0;
   int64_t job_align_ = 0;  // 0: the static split; else parallel_for_dynamic's chunks
   int64_t job_min_chunk_ = 0;
