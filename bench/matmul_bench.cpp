@@ -7,9 +7,12 @@
 //   STRATA_CPU=avx2 build/release/bench/matmul_bench --benchmark_filter=Q4_K
 #include <benchmark/benchmark.h>
 
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/cpu_features.h"
@@ -44,40 +47,49 @@ ThreadPool& pool() {
   return p;
 }
 
-// One token on one thread over weights that stay in L2 (256 rows: 0.1-1 MiB), the activations
-// quantized once: the kernel alone.
-void bench_l2(benchmark::State& state, DType t) {
-  static std::vector<std::unique_ptr<Fixture>> cache(64);
-  auto& fx = cache[static_cast<int>(t)];
-  if (!fx) fx = std::make_unique<Fixture>(t, 256);
-  static ThreadPool one(1);
-  std::vector<float> x(kCols), y(256);
+// The weights of type t with `rows` rows, made once per process.
+const Fixture& fixture(DType t, int64_t rows) {
+  static std::map<std::pair<DType, int64_t>, std::unique_ptr<Fixture>> cache;
+  auto& fx = cache[{t, rows}];
+  if (!fx) fx = std::make_unique<Fixture>(t, rows);
+  return *fx;
+}
+
+// n normal activations, the same every run.
+std::vector<float> activations(int64_t n) {
+  std::vector<float> x(n);
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : x) v = normal(rng);
+  return x;
+}
+
+// One token on one thread over weights that stay in L2 (256 rows: 0.1-1 MiB), the activations
+// quantized once: the kernel alone.
+void bench_l2(benchmark::State& state, DType t) {
+  const Fixture& fx = fixture(t, 256);
+  static ThreadPool one(1);
+  const std::vector<float> x = activations(kCols);
+  std::vector<float> y(256);
   MatmulInput in(x.data(), 1, kCols);  // the activations quantized once, as a layer's q, k, v share
   for (auto _ : state) {
-    matmul(one, fx->view, in, y.data());
+    matmul(one, fx.view, in, y.data());
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["weight_GB/s"] = benchmark::Counter(
-      static_cast<double>(fx->w.size()) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+      static_cast<double>(fx.w.size()) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(cpu_path_name(active_cpu_path())));
 }
 
 void bench(benchmark::State& state, DType t, int64_t n_tok) {
-  static std::vector<std::unique_ptr<Fixture>> cache(64);
-  auto& fx = cache[static_cast<int>(t)];
-  if (!fx) fx = std::make_unique<Fixture>(t);
-  std::vector<float> x(n_tok * kCols), y(n_tok * kRows);
-  std::mt19937 rng(2);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (float& v : x) v = normal(rng);
+  const Fixture& fx = fixture(t, kRows);
+  const std::vector<float> x = activations(n_tok * kCols);
+  std::vector<float> y(n_tok * kRows);
   for (auto _ : state) {
-    matmul(pool(), fx->view, x.data(), n_tok, y.data());
+    matmul(pool(), fx.view, x.data(), n_tok, y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  const double bytes = static_cast<double>(fx->w.size());
+  const double bytes = static_cast<double>(fx.w.size());
   state.counters["weight_GB/s"] =
       benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] = benchmark::Counter(
