@@ -115,7 +115,8 @@ std::vector<float> uneven_values(int64_t n_tok, int64_t cols, uint32_t seed) {
 std::vector<Case> all_cases() {
   std::vector<Case> v;
   for (DType t : kWeightTypes) {
-    for (CpuPath p : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512}) v.push_back({t, p});
+    for (CpuPath p : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512, CpuPath::kAmx})
+      v.push_back({t, p});
   }
   return v;
 }
@@ -213,6 +214,63 @@ TEST_P(Kernels, AgreeWithTheScalarPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, Kernels, ::testing::ValuesIn(all_cases()), case_name);
+
+// The start-up check of the tile instructions answers, and never takes the process down: on a
+// CPU with AMX whose kernel granted the tile state it passes (the AMX path is then available);
+// anywhere else the instructions fault, and the guard turns that into a reason.
+TEST(TileKernels, StartUpCheckAnswersWithoutCrashing) {
+#if defined(__x86_64__)
+  const AmxStatus& amx = amx_status();
+  std::string why;
+  const bool ok = cpu::amx_tiles_self_test(&why);
+  if (amx.usable) {
+    EXPECT_TRUE(ok) << why;
+    EXPECT_TRUE(cpu_path_supported(CpuPath::kAmx));
+  } else if (!cpu_features().amx_tile) {
+    EXPECT_FALSE(ok);
+    EXPECT_NE(why.find("faulted"), std::string::npos) << why;
+    EXPECT_FALSE(cpu_path_supported(CpuPath::kAmx));
+  }
+  // The process still runs kernels after the probe.
+  const cpu::TypeKernels& k = cpu::type_kernels(DType::kQ4_0, best_cpu_path());
+  EXPECT_NE(k.gemm, nullptr);
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
+}
+
+// The AMX path's kernels (whole groups of 16 tokens on tiles) run here on the tiles' documented
+// arithmetic in C++ (tiles_amx.inc's EmulatedTiles): every output must carry the bits of the
+// AVX-512 path's VNNI panels, which the tests above hold to the double-precision reference and
+// to token-by-token decode. On a machine with AMX the Kernels suite runs the instructions too.
+TEST(TileKernels, EmulatedTilesGiveTheVnniPanelsBits) {
+  if (!cpu_path_supported(CpuPath::kAvx512)) GTEST_SKIP() << "this CPU cannot run the avx512 path";
+  for (DType type : kWeightTypes) {
+    const cpu::TypeKernels& tiles = cpu::tile_emulation_kernels(type);
+    const cpu::TypeKernels& vnni = cpu::type_kernels(type, CpuPath::kAvx512);
+    ASSERT_EQ(tiles.act, vnni.act);
+    const int64_t b = type_traits(type).block_elems;
+    // Widths with and without a tail after the last whole group of eight blocks.
+    const std::vector<int64_t> widths = b == 1    ? std::vector<int64_t>{40}
+                                        : b == 32 ? std::vector<int64_t>{256, 416, 2080}
+                                                  : std::vector<int64_t>{256, 2304};
+    const int64_t rows = 40;  // two panels and a rest of eight rows
+    for (int64_t cols : widths) {
+      const Quantized w = quantize(type, random_values(rows * cols, 21 + cols, 0.5f), rows, cols);
+      // One group of 16, two and a VNNI rest of 3, and a tile group then 4 + 2.
+      for (int64_t n_tok : {16, 35, 22}) {
+        const Acts a = activations(tiles.act, uneven_values(n_tok, cols, 3 + n_tok), n_tok, cols);
+        std::vector<float> y(n_tok * rows, NAN), z(n_tok * rows, NAN);
+        tiles.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols,
+                   y.data(), rows);
+        vnni.gemm(w.bytes.data(), w.row_bytes, rows, a.bytes.data(), a.row_bytes, n_tok, cols,
+                  z.data(), rows);
+        ASSERT_EQ(std::memcmp(y.data(), z.data(), y.size() * sizeof(float)), 0)
+            << dtype_name(type) << " cols " << cols << " tokens " << n_tok;
+      }
+    }
+  }
+}
 
 // Each activation element is within half a step of its float value, and a sub-block's step
 // follows its own magnitude: at most its amax / 127 plus the super-block's base step

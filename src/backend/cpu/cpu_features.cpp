@@ -1,14 +1,21 @@
 #include "backend/cpu/cpu_features.h"
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define STRATA_X86 1
 #endif
 
+#include "backend/cpu/cpu_types.h"
 #include "core/log.h"
 
 namespace strata {
@@ -35,8 +42,9 @@ CpuFeatures detect() {
   const bool osxsave = c & (1u << 27), avx = c & (1u << 28);
   if (osxsave && avx) {
     const uint64_t xcr0 = xgetbv0();
-    f.os_avx = (xcr0 & 0x6) == 0x6;       // SSE and AVX state
-    f.os_avx512 = (xcr0 & 0xE6) == 0xE6;  // plus opmask, ZMM_Hi256, Hi16_ZMM
+    f.os_avx = (xcr0 & 0x6) == 0x6;          // SSE and AVX state
+    f.os_avx512 = (xcr0 & 0xE6) == 0xE6;     // plus opmask, ZMM_Hi256, Hi16_ZMM
+    f.os_amx = (xcr0 & 0x60000) == 0x60000;  // XTILECFG (bit 17) and XTILEDATA (bit 18)
   }
   if (max_leaf >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
@@ -69,17 +77,55 @@ CpuFeatures detect() {
   return f;
 }
 
+// Linux hands out the AMX tile state (8 KiB per thread) only to a process that asks
+// (arch_prctl, Linux 5.16 and later); a tile instruction before that faults.
+bool request_amx_permission(std::string* why) {
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr int kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023;
+  constexpr int kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) {
+    *why = std::string("the kernel refused the tile state (arch_prctl ARCH_REQ_XCOMP_PERM: ") +
+           std::strerror(errno) + ")";
+    return false;
+  }
+  unsigned long mask = 0;
+  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &mask) != 0 ||
+      !(mask & (1ul << kXfeatureXtiledata))) {
+    *why = "the kernel did not grant the tile state (ARCH_GET_XCOMP_PERM)";
+    return false;
+  }
+  return true;
+#else
+  *why = "tile state permission is only requested on Linux x86-64";
+  return false;
+#endif
+}
+
+AmxStatus detect_amx() {
+  AmxStatus s;
+  const CpuFeatures& f = cpu_features();
+  if (!f.amx_tile || !f.amx_int8) return s;
+  if (!cpu_path_supported(CpuPath::kAvx512)) {
+    s.why = "the AVX-512 VNNI path it extends is not available";
+  } else if (!f.os_amx) {
+    s.why = "the OS does not enable the tile state (XCR0)";
+  } else if (request_amx_permission(&s.why) && cpu::amx_tiles_self_test(&s.why)) {
+    s.usable = true;
+  }
+  return s;
+}
+
 CpuPath choose_path() {
   const char* env = std::getenv("STRATA_CPU");
   if (env && *env) {
-    for (CpuPath p : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512}) {
+    for (CpuPath p : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512, CpuPath::kAmx}) {
       if (std::strcmp(env, cpu_path_name(p)) != 0) continue;
       if (cpu_path_supported(p)) return p;
       STRATA_LOG_WARN("STRATA_CPU={}: this CPU cannot run it; using {}", env,
                       cpu_path_name(best_cpu_path()));
       return best_cpu_path();
     }
-    STRATA_LOG_WARN("STRATA_CPU={}: not scalar, avx2 or avx512; using {}", env,
+    STRATA_LOG_WARN("STRATA_CPU={}: not scalar, avx2, avx512 or amx; using {}", env,
                     cpu_path_name(best_cpu_path()));
   }
   return best_cpu_path();
@@ -103,12 +149,19 @@ bool cpu_path_supported(CpuPath p) {
     case CpuPath::kAvx512:
       return avx2 && f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
              f.avx512_vnni;
+    case CpuPath::kAmx:
+      return amx_status().usable;
   }
   return false;
 }
 
+const AmxStatus& amx_status() {
+  static const AmxStatus s = detect_amx();
+  return s;
+}
+
 CpuPath best_cpu_path() {
-  for (CpuPath p : {CpuPath::kAvx512, CpuPath::kAvx2}) {
+  for (CpuPath p : {CpuPath::kAmx, CpuPath::kAvx512, CpuPath::kAvx2}) {
     if (cpu_path_supported(p)) return p;
   }
   return CpuPath::kScalar;
@@ -127,6 +180,8 @@ const char* cpu_path_name(CpuPath p) {
       return "avx2";
     case CpuPath::kAvx512:
       return "avx512";
+    case CpuPath::kAmx:
+      return "amx";
   }
   return "?";
 }
@@ -136,11 +191,23 @@ std::string cpu_description() {
   const CpuPath p = active_cpu_path();
   std::string s = cpu_path_name(p);
   std::string extra;
-  if (p == CpuPath::kAvx512) {
+  if (p == CpuPath::kAvx512 || p == CpuPath::kAmx) {
     extra = "AVX-512 VNNI";
+    if (p == CpuPath::kAmx) extra += ", AMX-INT8 tiles for prompt batches";
     if (f.avx512_bf16) extra += ", BF16 present, unused";
   }
-  if (f.amx_tile) extra += std::string(extra.empty() ? "" : ", ") + "AMX present, unused";
+  if (f.amx_tile && p != CpuPath::kAmx) {
+    const AmxStatus& amx = amx_status();
+    std::string note = "AMX present, unused";
+    if (!amx.why.empty()) {
+      note += ": " + amx.why;
+    } else if (amx.usable) {
+      note += " (STRATA_CPU)";
+    } else if (!f.amx_int8) {
+      note += " (no AMX-INT8)";
+    }
+    extra += std::string(extra.empty() ? "" : ", ") + note;
+  }
   if (!f.brand.empty()) extra += std::string(extra.empty() ? "" : "; ") + f.brand;
   if (!extra.empty()) s += " (" + extra + ")";
   return s;

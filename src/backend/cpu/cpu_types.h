@@ -5,6 +5,7 @@
 // path by tests/engine/cpu_kernels_test.cpp.
 
 #include <cstdint>
+#include <string>
 
 #include "backend/cpu/cpu_features.h"
 #include "core/dtype.h"
@@ -97,5 +98,18 @@ constexpr int kTypeSlots = 36;
 void register_scalar_kernels(TypeKernels* types, VecKernels* vec);
 void register_avx2_kernels(TypeKernels* types, VecKernels* vec);
 void register_avx512_kernels(TypeKernels* types, VecKernels* vec);
+// The AVX-512 kernels with the batch panels' integer sums on AMX-INT8 tiles (tiles_amx.inc).
+void register_amx_kernels(TypeKernels* types, VecKernels* vec);
+// The same with the tiles' documented arithmetic in C++ instead of the instructions: what the
+// tests run the AMX path's code on where there is no AMX.
+void register_tile_emulation_kernels(TypeKernels* types, VecKernels* vec);
+
+// The AVX-512 path's kernels with emulated tiles (needs the avx512 path): tests only.
+const TypeKernels& tile_emulation_kernels(DType t);
+
+// Runs the tile instructions once on fixed operands, under a guard for faults, and compares
+// them with the emulation; false with the reason when they fault or differ. Only after the
+// kernel granted the tile state (cpu_features.cpp).
+bool amx_tiles_self_test(std::string* why);
 
 }  // namespace strata::cpu

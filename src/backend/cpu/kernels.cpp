@@ -20,9 +20,10 @@ namespace cpu {
 
 namespace {
 
+// One table per CpuPath, in its order.
 struct Tables {
-  std::array<std::array<TypeKernels, kTypeSlots>, 3> types;
-  std::array<VecKernels, 3> vec;
+  std::array<std::array<TypeKernels, kTypeSlots>, 4> types;
+  std::array<VecKernels, 4> vec;
 };
 
 Tables build_tables() {
@@ -30,6 +31,7 @@ Tables build_tables() {
   register_scalar_kernels(t.types[0].data(), &t.vec[0]);
   register_avx2_kernels(t.types[1].data(), &t.vec[1]);
   register_avx512_kernels(t.types[2].data(), &t.vec[2]);
+  register_amx_kernels(t.types[3].data(), &t.vec[3]);
   return t;
 }
 
@@ -97,6 +99,16 @@ const TypeKernels& type_kernels(DType t, CpuPath p) {
 }
 
 const VecKernels& vec_kernels(CpuPath p) { return tables().vec[static_cast<int>(p)]; }
+
+const TypeKernels& tile_emulation_kernels(DType t) {
+  static const std::array<TypeKernels, kTypeSlots> table = [] {
+    std::array<TypeKernels, kTypeSlots> k;
+    VecKernels v;
+    register_tile_emulation_kernels(k.data(), &v);
+    return k;
+  }();
+  return table[static_cast<int>(t)];
+}
 
 int64_t act_row_bytes(ActFormat f, int64_t n) {
   switch (f) {

@@ -28,7 +28,7 @@ using namespace quant;
 #undef STRATA_VNNI
 }  // namespace
 
-void register_avx2_kernels(TypeKernels* types, VecKernels* vec) { register_x86(types, vec); }
+void register_avx2_kernels(TypeKernels* types, VecKernels* vec) { register_x86<void>(types, vec); }
 
 }  // namespace strata::cpu
 
