@@ -231,6 +231,10 @@ TEST(TileKernels, StartUpCheckAnswersWithoutCrashing) {
     EXPECT_NE(why.find("faulted"), std::string::npos) << why;
     EXPECT_FALSE(cpu_path_supported(CpuPath::kAmx));
   }
+  // The check itself, with the emulation standing for the instructions, passes: what a CPU
+  // that computes as documented gives.
+  std::string emulated_why;
+  EXPECT_TRUE(cpu::emulated_tiles_self_test(&emulated_why)) << emulated_why;
   // The process still runs kernels after the probe.
   const cpu::TypeKernels& k = cpu::type_kernels(DType::kQ4_0, best_cpu_path());
   EXPECT_NE(k.gemm, nullptr);

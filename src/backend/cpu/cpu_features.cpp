@@ -78,7 +78,10 @@ CpuFeatures detect() {
 }
 
 // Linux hands out the AMX tile state (8 KiB per thread) only to a process that asks
-// (arch_prctl, Linux 5.16 and later); a tile instruction before that faults.
+// (arch_prctl, Linux 5.16 and later); a tile instruction before that faults. The grant is for
+// the whole process and enlarges its signal frames, so an alternate signal stack of the old
+// minimum size (SIGSTKSZ) is too small afterwards (a program embedding strata that uses one:
+// STRATA_CPU=avx512 keeps the request from being made).
 bool request_amx_permission(std::string* why) {
 #if defined(__linux__) && defined(__x86_64__)
   constexpr int kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023;
@@ -197,14 +200,15 @@ std::string cpu_description() {
     if (f.avx512_bf16) extra += ", BF16 present, unused";
   }
   if (f.amx_tile && p != CpuPath::kAmx) {
-    const AmxStatus& amx = amx_status();
+    // (Not amx_status() when STRATA_CPU chose the path: that would ask for the tile state.)
     std::string note = "AMX present, unused";
-    if (!amx.why.empty()) {
-      note += ": " + amx.why;
-    } else if (amx.usable) {
+    const char* env = std::getenv("STRATA_CPU");
+    if (env && *env) {
       note += " (STRATA_CPU)";
     } else if (!f.amx_int8) {
       note += " (no AMX-INT8)";
+    } else if (!amx_status().why.empty()) {
+      note += ": " + amx_status().why;
     }
     extra += std::string(extra.empty() ? "" : ", ") + note;
   }

@@ -111,5 +111,7 @@ const TypeKernels& tile_emulation_kernels(DType t);
 // them with the emulation; false with the reason when they fault or differ. Only after the
 // kernel granted the tile state (cpu_features.cpp).
 bool amx_tiles_self_test(std::string* why);
+// The same check with the emulation standing for the instructions (tests: it must pass).
+bool emulated_tiles_self_test(std::string* why);
 
 }  // namespace strata::cpu

@@ -57,7 +57,11 @@ sigjmp_buf g_probe_jump;
 void probe_fault(int) { siglongjmp(g_probe_jump, 1); }
 }  // namespace
 
-bool amx_tiles_self_test(std::string* why) {
+namespace {
+// The start-up check with Tiles standing for the instructions (AmxTiles; EmulatedTiles in the
+// tests, where it must pass).
+template <class Tiles>
+bool tiles_self_test(std::string* why) {
   // Operands with every byte value in play (signed -128..127 against unsigned 0..255).
   alignas(64) int8_t a[16 * 64];
   alignas(64) uint8_t b[512];
@@ -70,10 +74,12 @@ bool amx_tiles_self_test(std::string* why) {
   for (uint8_t& v : b) v = next();
   a[0] = -128;
   b[0] = 255;
+  // [0]: dot_halves' two 16 x 16 results, [1]: dot_k32's one (the rest of it the fill in both).
   alignas(64) int32_t want[2][512], got[2][512];
+  std::memset(want, 0x55, sizeof(want));
+  std::memset(got, 0x55, sizeof(got));
   EmulatedTiles::dot_halves(a, 64, b, want[0]);
   EmulatedTiles::dot_k32(a + 32, 64, b, want[1]);
-  std::memset(got, 0x55, sizeof(got));
   // A fault (an instruction the CPU or kernel refuses, a configuration it rejects) ends the
   // probe instead of the process.
   struct sigaction sa = {}, old_ill = {}, old_segv = {}, old_bus = {};
@@ -84,14 +90,13 @@ bool amx_tiles_self_test(std::string* why) {
   sigaction(SIGBUS, &sa, &old_bus);
   bool faulted = false;
   if (sigsetjmp(g_probe_jump, 1) == 0) {
-    AmxTiles::configure();
-    AmxTiles::dot_halves(a, 64, b, got[0]);
-    AmxTiles::dot_k32(a + 32, 64, b, got[1]);
-    AmxTiles::release();
+    Tiles::configure();
+    Tiles::dot_halves(a, 64, b, got[0]);
+    Tiles::dot_k32(a + 32, 64, b, got[1]);
+    Tiles::release();
   } else {
     faulted = true;
   }
-  AmxTiles::configured() = false;
   sigaction(SIGILL, &old_ill, nullptr);
   sigaction(SIGSEGV, &old_segv, nullptr);
   sigaction(SIGBUS, &old_bus, nullptr);
@@ -105,6 +110,10 @@ bool amx_tiles_self_test(std::string* why) {
   }
   return true;
 }
+}  // namespace
+
+bool amx_tiles_self_test(std::string* why) { return tiles_self_test<AmxTiles>(why); }
+bool emulated_tiles_self_test(std::string* why) { return tiles_self_test<EmulatedTiles>(why); }
 
 }  // namespace strata::cpu
 
@@ -122,6 +131,10 @@ void register_avx512_kernels(TypeKernels*, VecKernels*) {}
 void register_amx_kernels(TypeKernels*, VecKernels*) {}
 void register_tile_emulation_kernels(TypeKernels*, VecKernels*) {}
 bool amx_tiles_self_test(std::string* why) {
+  *why = "not an x86-64 build";
+  return false;
+}
+bool emulated_tiles_self_test(std::string* why) {
   *why = "not an x86-64 build";
   return false;
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <system_error>
 
+#include "backend/cpu/cpu_features.h"
 #include "core/check.h"
 
 namespace strata {
@@ -33,6 +34,9 @@ Result<std::unique_ptr<ThreadPool>> ThreadPool::create(int n_threads) {
 }
 
 Status ThreadPool::start() {
+  // The kernel path is decided before any worker exists: on a CPU with AMX that probes the
+  // tile instructions under temporary process-wide signal handlers (cpu_features.h).
+  (void)active_cpu_path();
   try {
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
   } catch (const std::system_error& e) {
