@@ -13,6 +13,8 @@
 #include <signal.h>
 
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -59,7 +61,7 @@ void probe_fault(int) { siglongjmp(g_probe_jump, 1); }
 
 namespace {
 // The start-up check with Tiles standing for the instructions (AmxTiles; EmulatedTiles in the
-// tests, where it must pass).
+// tests, where it must pass), against the products computed directly.
 template <class Tiles>
 bool tiles_self_test(std::string* why) {
   // Operands with every byte value in play (signed -128..127 against unsigned 0..255).
@@ -78,8 +80,8 @@ bool tiles_self_test(std::string* why) {
   alignas(64) int32_t want[2][512], got[2][512];
   std::memset(want, 0x55, sizeof(want));
   std::memset(got, 0x55, sizeof(got));
-  EmulatedTiles::dot_halves(a, 64, b, want[0]);
-  EmulatedTiles::dot_k32(a + 32, 64, b, want[1]);
+  ReferenceTiles::dot_halves(a, 64, b, want[0]);
+  ReferenceTiles::dot_k32(a + 32, 64, b, want[1]);
   // A fault (an instruction the CPU or kernel refuses, a configuration it rejects) ends the
   // probe instead of the process.
   struct sigaction sa = {}, old_ill = {}, old_segv = {}, old_bus = {};
