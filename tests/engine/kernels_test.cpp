@@ -235,6 +235,14 @@ TEST(TileKernels, StartUpCheckAnswersWithoutCrashing) {
   // that computes as documented gives.
   std::string emulated_why;
   EXPECT_TRUE(cpu::emulated_tiles_self_test(&emulated_why)) << emulated_why;
+  // Tiles that compute one sum wrongly are refused, with the reason.
+  cpu::inject_tile_emulation_error(true);
+  std::string wrong_why;
+  const bool wrong_ok = cpu::emulated_tiles_self_test(&wrong_why);
+  cpu::inject_tile_emulation_error(false);
+  EXPECT_FALSE(wrong_ok);
+  EXPECT_NE(wrong_why.find("differed from their documented arithmetic"), std::string::npos)
+      << wrong_why;
   // The process still runs kernels after the probe.
   const cpu::TypeKernels& k = cpu::type_kernels(DType::kQ4_0, best_cpu_path());
   EXPECT_NE(k.gemm, nullptr);

@@ -100,18 +100,21 @@ void register_avx2_kernels(TypeKernels* types, VecKernels* vec);
 void register_avx512_kernels(TypeKernels* types, VecKernels* vec);
 // The AVX-512 kernels with the batch panels' integer sums on AMX-INT8 tiles (tiles_amx.inc).
 void register_amx_kernels(TypeKernels* types, VecKernels* vec);
-// The same with the tiles' documented arithmetic in C++ instead of the instructions: what the
-// tests run the AMX path's code on where there is no AMX.
+// The same with a model of the tile registers (tiles_amx.inc's EmulatedOps) instead of the
+// instructions: what the tests run the AMX path's code on where there is no AMX.
 void register_tile_emulation_kernels(TypeKernels* types, VecKernels* vec);
 
 // The AVX-512 path's kernels with emulated tiles (needs the avx512 path): tests only.
 const TypeKernels& tile_emulation_kernels(DType t);
 
 // Runs the tile instructions once on fixed operands, under a guard for faults, and compares
-// them with the emulation; false with the reason when they fault or differ. Only after the
-// kernel granted the tile state (cpu_features.cpp).
+// them with the products computed directly; false with the reason when they fault or differ.
+// Only after the kernel granted the tile state (cpu_features.cpp).
 bool amx_tiles_self_test(std::string* why);
 // The same check with the emulation standing for the instructions (tests: it must pass).
 bool emulated_tiles_self_test(std::string* why);
+// Tests only: while on, this thread's emulated TDPBSUD adds 1 to its first result, as a CPU
+// computing wrongly would (the start-up check must then refuse the tiles).
+void inject_tile_emulation_error(bool on);
 
 }  // namespace strata::cpu

@@ -57,9 +57,7 @@ void register_tile_emulation_kernels(TypeKernels* types, VecKernels* vec) {
 namespace {
 sigjmp_buf g_probe_jump;
 void probe_fault(int) { siglongjmp(g_probe_jump, 1); }
-}  // namespace
 
-namespace {
 // The start-up check with Tiles standing for the instructions (AmxTiles; EmulatedTiles in the
 // tests, where it must pass), against the products computed directly.
 template <class Tiles>
@@ -116,6 +114,7 @@ bool tiles_self_test(std::string* why) {
 
 bool amx_tiles_self_test(std::string* why) { return tiles_self_test<AmxTiles>(why); }
 bool emulated_tiles_self_test(std::string* why) { return tiles_self_test<EmulatedTiles>(why); }
+void inject_tile_emulation_error(bool on) { EmulatedOps::state().inject_error = on; }
 
 }  // namespace strata::cpu
 
@@ -140,6 +139,7 @@ bool emulated_tiles_self_test(std::string* why) {
   *why = "not an x86-64 build";
   return false;
 }
+void inject_tile_emulation_error(bool) {}
 }  // namespace strata::cpu
 
 #endif
