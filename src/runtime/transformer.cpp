@@ -182,53 +182,52 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     const LayerWeights& L = *w;
     // Attention block.
     const float* attn_norm = static_cast<const float*>(L[LayerTensor::kAttnNorm].data);
-    for (int64_t t = 0; t < n; ++t)
+    for_tokens(n, [&](int64_t t) {
       rmsnorm(xb_.data() + t * d, x_.data() + t * d, attn_norm, d, c_.rms_eps);
+    });
     {
       MatmulInput normed(xb_.data(), n, d);  // quantized once for q, k and v
       matmul(pool_, L[LayerTensor::kWq], normed, q_.data());
       matmul(pool_, L[LayerTensor::kWk], normed, k_.data());
       matmul(pool_, L[LayerTensor::kWv], normed, v_.data());
     }
-    if (c_.qkv_bias) {
-      const float* bq = static_cast<const float*>(L[LayerTensor::kBq].data);
-      const float* bk = static_cast<const float*>(L[LayerTensor::kBk].data);
-      const float* bv = static_cast<const float*>(L[LayerTensor::kBv].data);
-      for (int64_t t = 0; t < n; ++t) {
-        for (int64_t i = 0; i < q_dim; ++i) q_[t * q_dim + i] += bq[i];
-        for (int64_t i = 0; i < kv_dim; ++i) k_[t * kv_dim + i] += bk[i];
-        for (int64_t i = 0; i < kv_dim; ++i) v_[t * kv_dim + i] += bv[i];
+    // Per token: biases, q/k norms, rotary positions, and the K and V rows into the cache.
+    const float* bq = c_.qkv_bias ? static_cast<const float*>(L[LayerTensor::kBq].data) : nullptr;
+    const float* bk = c_.qkv_bias ? static_cast<const float*>(L[LayerTensor::kBk].data) : nullptr;
+    const float* bv = c_.qkv_bias ? static_cast<const float*>(L[LayerTensor::kBv].data) : nullptr;
+    const float* qn = c_.qk_norm ? static_cast<const float*>(L[LayerTensor::kQNorm].data) : nullptr;
+    const float* kn = c_.qk_norm ? static_cast<const float*>(L[LayerTensor::kKNorm].data) : nullptr;
+    for_tokens(n, [&](int64_t t) {
+      float* q = q_.data() + t * q_dim;
+      float* k = k_.data() + t * kv_dim;
+      float* v = v_.data() + t * kv_dim;
+      if (c_.qkv_bias) {
+        for (int64_t i = 0; i < q_dim; ++i) q[i] += bq[i];
+        for (int64_t i = 0; i < kv_dim; ++i) k[i] += bk[i];
+        for (int64_t i = 0; i < kv_dim; ++i) v[i] += bv[i];
       }
-    }
-    if (c_.qk_norm) {
-      const float* qn = static_cast<const float*>(L[LayerTensor::kQNorm].data);
-      const float* kn = static_cast<const float*>(L[LayerTensor::kKNorm].data);
-      for (int64_t t = 0; t < n; ++t) {
-        for (int64_t h = 0; h < c_.n_head; ++h) {
-          float* v = q_.data() + t * q_dim + h * hd;
-          rmsnorm(v, v, qn, hd, c_.rms_eps);
-        }
-        for (int64_t h = 0; h < c_.n_head_kv; ++h) {
-          float* v = k_.data() + t * kv_dim + h * hd;
-          rmsnorm(v, v, kn, hd, c_.rms_eps);
-        }
+      if (c_.qk_norm) {
+        for (int64_t h = 0; h < c_.n_head; ++h) rmsnorm(q + h * hd, q + h * hd, qn, hd, c_.rms_eps);
+        for (int64_t h = 0; h < c_.n_head_kv; ++h)
+          rmsnorm(k + h * hd, k + h * hd, kn, hd, c_.rms_eps);
       }
-    }
-    for (int64_t t = 0; t < n; ++t) {
       const int64_t p = tok_pos_[t];
-      rope(q_.data() + t * q_dim, c_.n_head, p);
-      rope(k_.data() + t * kv_dim, c_.n_head_kv, p);
-      tok_kv_[t]->store(l, p, k_.data() + t * kv_dim, v_.data() + t * kv_dim);
-    }
+      rope(q, c_.n_head, p);
+      rope(k, c_.n_head_kv, p);
+      tok_kv_[t]->store(l, p, k, v);
+    });
     attention(n, l);
     for (const SeqInput& s : seqs)
       s.kv->end_layer(l, s.pos, s.pos + static_cast<int64_t>(s.tokens.size()));
     matmul(pool_, L[LayerTensor::kWo], att_out_.data(), n, xb_.data());
-    for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
-    // Feed-forward block (SwiGLU).
+    // The residual, then the feed-forward block (SwiGLU).
     const float* ffn_norm = static_cast<const float*>(L[LayerTensor::kFfnNorm].data);
-    for (int64_t t = 0; t < n; ++t)
-      rmsnorm(xb_.data() + t * d, x_.data() + t * d, ffn_norm, d, c_.rms_eps);
+    for_tokens(n, [&](int64_t t) {
+      float* x = x_.data() + t * d;
+      float* xb = xb_.data() + t * d;
+      for (int64_t i = 0; i < d; ++i) x[i] += xb[i];
+      rmsnorm(xb, x, ffn_norm, d, c_.rms_eps);
+    });
     if (moe_) {
       Status st = moe_->forward(pool_, L, store_.experts(l), l, xb_.data(), n, xb_.data());
       if (!st) {
@@ -241,15 +240,23 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
         matmul(pool_, L[LayerTensor::kGate], normed, hb_.data());
         matmul(pool_, L[LayerTensor::kUp], normed, hb2_.data());
       }
-      const int64_t nf = n * c_.n_ff;
-      for (int64_t i = 0; i < nf; ++i) {
-        float v = hb_[i];
-        v *= 1.0f / (1.0f + expf(-v));
-        hb_[i] = v * hb2_[i];
-      }
+      const int64_t nf = c_.n_ff;
+      for_tokens(n, [&](int64_t t) {
+        float* h = hb_.data() + t * nf;
+        const float* h2 = hb2_.data() + t * nf;
+        for (int64_t i = 0; i < nf; ++i) {
+          float v = h[i];
+          v *= 1.0f / (1.0f + expf(-v));
+          h[i] = v * h2[i];
+        }
+      });
       matmul(pool_, L[LayerTensor::kDown], hb_.data(), n, xb_.data());
     }
-    for (int64_t i = 0; i < n * d; ++i) x_[i] += xb_[i];
+    for_tokens(n, [&](int64_t t) {
+      float* x = x_.data() + t * d;
+      const float* xb = xb_.data() + t * d;
+      for (int64_t i = 0; i < d; ++i) x[i] += xb[i];
+    });
     store_.release(l);
     if (timings) {
       double t_end = now_seconds();

@@ -59,6 +59,19 @@ class Transformer {
  private:
   void attention(int64_t n_tok, int64_t layer);
   void rope(float* vec, int64_t n_heads, int64_t position) const;
+  // fn(t) for each token t of a batch of n, on the pool's threads when there are several: a
+  // token's norms, rotations, residuals and activations do not depend on the other tokens,
+  // so the split never changes a result, and a prompt no longer leaves a core idle for them.
+  template <typename Fn>
+  void for_tokens(int64_t n, Fn&& fn) {
+    if (n == 1) {
+      fn(int64_t{0});
+      return;
+    }
+    pool_.parallel_for_dynamic(n, 1, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) fn(t);
+    });
+  }
 
   ModelConfig c_;
   WeightStore& store_;
