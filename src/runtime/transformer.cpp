@@ -187,9 +187,10 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     });
     {
       MatmulInput normed(xb_.data(), n, d);  // quantized once for q, k and v
-      matmul(pool_, L[LayerTensor::kWq], normed, q_.data());
-      matmul(pool_, L[LayerTensor::kWk], normed, k_.data());
-      matmul(pool_, L[LayerTensor::kWv], normed, v_.data());
+      const MatmulPart qkv[] = {{&L[LayerTensor::kWq], q_.data()},
+                                {&L[LayerTensor::kWk], k_.data()},
+                                {&L[LayerTensor::kWv], v_.data()}};
+      matmul(pool_, qkv, normed);
     }
     // Per token: biases, q/k norms, rotary positions, and the K and V rows into the cache.
     const float* bq = c_.qkv_bias ? static_cast<const float*>(L[LayerTensor::kBq].data) : nullptr;
@@ -237,8 +238,9 @@ Status Transformer::forward(std::span<const SeqInput> seqs, ForwardTimings* timi
     } else {
       {
         MatmulInput normed(xb_.data(), n, d);  // quantized once for gate and up
-        matmul(pool_, L[LayerTensor::kGate], normed, hb_.data());
-        matmul(pool_, L[LayerTensor::kUp], normed, hb2_.data());
+        const MatmulPart gate_up[] = {{&L[LayerTensor::kGate], hb_.data()},
+                                      {&L[LayerTensor::kUp], hb2_.data()}};
+        matmul(pool_, gate_up, normed);
       }
       const int64_t nf = c_.n_ff;
       for_tokens(n, [&](int64_t t) {

@@ -334,5 +334,45 @@ TEST(Matmul, ThreadCountAndBatchingNeverChangeABit) {
   }
 }
 
+// Several matrices of one input in one parallel loop (q, k and v; gate and up): each output
+// is the bits its own matmul gives, for mixed types (a Q4_K_M layer mixes Q4_K and Q6_K),
+// row counts that do and do not keep the parts on 16-row boundaries, one token and several.
+TEST(Matmul, PartsInOneLoopGiveEachMatmulsBits) {
+  ThreadPool two(2), three(3);
+  const int64_t cols = 512;
+  struct Spec {
+    DType type;
+    int64_t rows;
+  };
+  const Spec specs[] = {{DType::kQ4_K, 160}, {DType::kQ6_K, 48}, {DType::kF16, 37}};
+  std::vector<Quantized> ws;
+  std::vector<WeightView> views;
+  for (size_t i = 0; i < 3; ++i) {
+    ws.push_back(quantize(specs[i].type, random_values(specs[i].rows * cols, 20 + i, 0.5f),
+                          specs[i].rows, cols));
+  }
+  for (size_t i = 0; i < 3; ++i)
+    views.push_back({ws[i].bytes.data(), specs[i].type, specs[i].rows, cols, ws[i].row_bytes});
+  for (int64_t n_tok : {1, 6}) {
+    const std::vector<float> x = random_values(n_tok * cols, 30, 1.0f);
+    for (ThreadPool* pool : {&two, &three}) {
+      std::vector<std::vector<float>> alone(3), together(3);
+      MatmulPart parts[3];
+      for (size_t i = 0; i < 3; ++i) {
+        alone[i].assign(n_tok * specs[i].rows, 0.0f);
+        together[i].assign(n_tok * specs[i].rows, -1.0f);
+        matmul(*pool, views[i], x.data(), n_tok, alone[i].data());
+        parts[i] = {&views[i], together[i].data()};
+      }
+      MatmulInput in(x.data(), n_tok, cols);
+      matmul(*pool, parts, in);
+      for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(std::memcmp(alone[i].data(), together[i].data(), alone[i].size() * 4), 0)
+            << "part " << i << ", " << n_tok << " tokens, " << pool->n_threads() << " threads";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace strata

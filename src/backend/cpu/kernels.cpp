@@ -199,31 +199,62 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n_tok
 }
 
 void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& in, float* y) {
-  const cpu::TypeKernels& k = cpu::type_kernels(w.dtype, active_cpu_path());
-  STRATA_CHECK(k.gemm != nullptr, "no CPU kernel for {} weights", dtype_name(w.dtype));
-  STRATA_CHECK(in.cols() == w.cols, "matmul input has {} columns, weights {}", in.cols(), w.cols);
-  const int64_t rows = w.rows, cols = w.cols, n_tok = in.n_tok();
-  // Activations in the kernel's format (float weights read x as it is).
-  int64_t act_bytes = 0;
-  const char* act = in.rows(pool, static_cast<int>(k.act), &act_bytes);
-  // Rows in blocks of about 128 KiB of weights, which stay in L2 while every token group
-  // passes over them; without them a long prompt's activations would be re-read from L3 for
-  // every row. The kernel walks tokens in groups of 4 inside a block.
-  // Whole multiples of 16 rows where there are 8 or more (the nearest, at least 16): the
-  // quantized types' batch kernels pack 16-row panels (panel_q32.inc, panel_totals.inc,
-  // panel_sb16.inc) and leave the rest to a slower per-row kernel.
-  int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
-  if (block >= 8) block = std::max<int64_t>(16, (block + 8) / 16 * 16);
-  const char* wbase = static_cast<const char*>(w.data);
+  const MatmulPart part{&w, y};
+  matmul(pool, std::span<const MatmulPart>(&part, 1), in);
+}
+
+void matmul(ThreadPool& pool, std::span<const MatmulPart> parts, MatmulInput& in) {
+  // Per part: its kernel, its activations (made before the loop: quantizing uses the pool),
+  // its first row in the loop's row space and its row block.
+  struct Job {
+    const cpu::TypeKernels* k;
+    const char* act;
+    int64_t act_bytes, first, block;
+  };
+  constexpr size_t kMaxParts = 4;
+  STRATA_CHECK(!parts.empty() && parts.size() <= kMaxParts, "matmul of {} parts", parts.size());
+  Job jobs[kMaxParts];
+  int64_t total = 0, align = 16;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const WeightView& w = *parts[i].w;
+    const cpu::TypeKernels& k = cpu::type_kernels(w.dtype, active_cpu_path());
+    STRATA_CHECK(k.gemm != nullptr, "no CPU kernel for {} weights", dtype_name(w.dtype));
+    STRATA_CHECK(in.cols() == w.cols, "matmul input has {} columns, weights {}", in.cols(), w.cols);
+    Job& j = jobs[i];
+    j.k = &k;
+    // Activations in the kernel's format (float weights read x as it is).
+    j.act = in.rows(pool, static_cast<int>(k.act), &j.act_bytes);
+    // Rows in blocks of about 128 KiB of weights, which stay in L2 while every token group
+    // passes over them; without them a long prompt's activations would be re-read from L3
+    // for every row. The kernel walks tokens in groups of 4 inside a block.
+    // Whole multiples of 16 rows where there are 8 or more (the nearest, at least 16): the
+    // quantized types' batch kernels pack 16-row panels (panel_q32.inc, panel_totals.inc,
+    // panel_sb16.inc) and leave the rest to a slower per-row kernel.
+    int64_t block = std::clamp<int64_t>((128 << 10) / std::max<int64_t>(w.row_bytes, 1), 1, 256);
+    if (block >= 8) block = std::max<int64_t>(16, (block + 8) / 16 * 16);
+    j.block = block;
+    j.first = total;
+    total += w.rows;
+    // Chunks start on multiples of 16 rows where every part's blocks do and every part
+    // starts on one.
+    if (block < 16 || j.first % 16 != 0) align = 1;
+  }
+  const int64_t n_tok = in.n_tok(), cols = in.cols();
   // Rows handed out in shrinking chunks as threads ask (a row's result does not depend on
   // the chunk it is in): a thread the VM or an interrupt slows down no longer holds the
-  // others at the end of every matmul. Chunks start on multiples of 16 rows, as the blocks do.
-  const int64_t align = block >= 16 ? 16 : 1;
-  pool.parallel_for_dynamic(rows, align, align, [&](int64_t r0, int64_t r1) {
-    for (int64_t rb = r0; rb < r1; rb += block) {
-      const int64_t re = std::min(rb + block, r1);
-      k.gemm(wbase + rb * w.row_bytes, w.row_bytes, re - rb, act, act_bytes, n_tok, cols, y + rb,
-             rows);
+  // others at the end of every matmul.
+  pool.parallel_for_dynamic(total, align, align, [&](int64_t r0, int64_t r1) {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Job& j = jobs[i];
+      const WeightView& w = *parts[i].w;
+      const int64_t lo = std::max(r0, j.first) - j.first;
+      const int64_t hi = std::min(r1, j.first + w.rows) - j.first;
+      const char* wbase = static_cast<const char*>(w.data);
+      for (int64_t rb = lo; rb < hi; rb += j.block) {
+        const int64_t re = std::min(rb + j.block, hi);
+        j.k->gemm(wbase + rb * w.row_bytes, w.row_bytes, re - rb, j.act, j.act_bytes, n_tok, cols,
+                  parts[i].y + rb, w.rows);
+      }
     }
   });
 }

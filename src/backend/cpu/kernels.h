@@ -8,6 +8,7 @@
 // at run time (cpu_features.h); all paths compute the same function within rounding.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/dtype.h"
@@ -63,6 +64,15 @@ class MatmulInput {
 // Quantized weights meet activations quantized to 8 bits per block (cpu_types.h).
 void matmul(ThreadPool& pool, const WeightView& w, MatmulInput& x, float* y);
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n_tok, float* y);
+
+// Several matmuls of one input (q, k and v; gate and up) in one parallel loop over all their
+// rows: one hand-out of work and one wait instead of one per matrix, and longer runs of rows
+// per thread. Each y gets the bits matmul() gives it.
+struct MatmulPart {
+  const WeightView* w;
+  float* y;
+};
+void matmul(ThreadPool& pool, std::span<const MatmulPart> parts, MatmulInput& x);
 
 // out = x / rms(x) * weight, over n floats.
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
