@@ -78,29 +78,38 @@ void Transformer::attention(int64_t n_tok, int64_t layer) {
       // (Q8_0: check_kv_type asks head_dim % 32 == 0).
       const int64_t head_off = row_bytes(type, (h / group) * hd);
       const TypeTraits& tt = type_traits(type);
+      float* out = att_out_.data() + t * q_dim + h * hd;
+      const int64_t n_pos = p - first + 1;
+      if (type == DType::kF16) {
+        // Every position at once (one cache row apart).
+        const int64_t stride = kv.row_bytes();
+        attention_scores_f16(q, kv.k(layer, first) + head_off, stride, n_pos, hd, att);
+        for (int64_t i = 0; i < n_pos; ++i) att[i] *= scale;
+        softmax_fast(att, n_pos);
+        attention_mix_f16(att, kv.v(layer, first) + head_off, stride, n_pos, hd, out);
+        continue;
+      }
       for (int64_t s = first; s <= p; ++s) {
         const char* k = kv.k(layer, s) + head_off;
         float d;
         if (type == DType::kF32) {
           d = dot_f32(q, reinterpret_cast<const float*>(k), hd);
-        } else if (type == DType::kF16) {
-          d = dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k), hd);
         } else {
           tt.to_float(k, slice, hd);
           d = dot_f32(q, slice, hd);
         }
         att[s - first] = d * scale;
       }
-      softmax(att, p - first + 1);
-      float* out = att_out_.data() + t * q_dim + h * hd;
+      // F32 caches keep run.c's softmax (the reference tests compare its bits).
+      if (type == DType::kF32) {
+        softmax(att, n_pos);
+      } else {
+        softmax_fast(att, n_pos);
+      }
       std::memset(out, 0, hd * sizeof(float));
       for (int64_t s = first; s <= p; ++s) {
         const char* v = kv.v(layer, s) + head_off;
         const float a = att[s - first];
-        if (type == DType::kF16) {
-          axpy_f16(a, reinterpret_cast<const uint16_t*>(v), out, hd);
-          continue;
-        }
         const float* vf = reinterpret_cast<const float*>(v);
         if (type != DType::kF32) {
           tt.to_float(v, slice, hd);

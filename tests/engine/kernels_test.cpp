@@ -334,6 +334,88 @@ TEST(Matmul, ThreadCountAndBatchingNeverChangeABit) {
   }
 }
 
+// Attention over an F16 cache on every path this CPU runs: scores within rounding of a
+// double-precision dot product, each row's score the same bits whether it is scored with
+// fifteen others or alone; the mix the bits of axpy_f16 row by row from zero. Head sizes with
+// the vector forms (64, 128) and one without (40); rows in a cache wider than one head.
+TEST(AttentionF16, ScoresAndMixOnEveryPath) {
+  for (CpuPath path : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512}) {
+    if (!cpu_path_supported(path)) continue;
+    const cpu::VecKernels& vk = cpu::vec_kernels(path);
+    auto scores = [&](const float* q, const char* k, int64_t stride, int64_t n, int64_t dim,
+                      float* out) {
+      if (vk.scores_f16 != nullptr) return vk.scores_f16(q, k, stride, n, dim, out);
+      for (int64_t s = 0; s < n; ++s)
+        out[s] = vk.dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k + s * stride), dim);
+    };
+    for (int64_t dim : {64, 128, 40}) {
+      const int64_t n = 37, width = 3 * dim, stride = width * 2;  // 16 + 16 + 5 rows
+      const std::vector<float> qf = random_values(dim, 5 + dim, 1.0f);
+      const std::vector<float> kf = random_values(n * width, 6 + dim, 1.0f);
+      const std::vector<float> a = random_values(n, 7 + dim, 0.2f);
+      std::vector<uint16_t> kv(n * width);
+      for (int64_t i = 0; i < n * width; ++i) kv[i] = f32_to_f16(kf[i]);
+      const char* k = reinterpret_cast<const char*>(kv.data()) + dim * 2;  // the second head
+      std::vector<float> got(n), alone(1);
+      scores(qf.data(), k, stride, n, dim, got.data());
+      for (int64_t s = 0; s < n; ++s) {
+        double ref = 0, mag = 0;
+        for (int64_t i = 0; i < dim; ++i) {
+          const double kvd = f16_to_f32(kv[s * width + dim + i]);
+          ref += double(qf[i]) * kvd;
+          mag += std::fabs(double(qf[i]) * kvd);
+        }
+        EXPECT_NEAR(got[s], ref, 1e-6 * mag) << cpu_path_name(path) << " dim " << dim;
+        scores(qf.data(), k + s * stride, stride, 1, dim, alone.data());
+        EXPECT_EQ(std::memcmp(&alone[0], &got[s], 4), 0)
+            << cpu_path_name(path) << " dim " << dim << " row " << s;
+      }
+      std::vector<float> mix(dim, -1.0f), axpy(dim, 0.0f);
+      if (vk.mix_f16 != nullptr) {
+        vk.mix_f16(a.data(), k, stride, n, dim, mix.data());
+      } else {
+        std::fill(mix.begin(), mix.end(), 0.0f);
+        for (int64_t s = 0; s < n; ++s)
+          vk.axpy_f16(a[s], reinterpret_cast<const uint16_t*>(k + s * stride), mix.data(), dim);
+      }
+      for (int64_t s = 0; s < n; ++s)
+        vk.axpy_f16(a[s], reinterpret_cast<const uint16_t*>(k + s * stride), axpy.data(), dim);
+      EXPECT_EQ(std::memcmp(mix.data(), axpy.data(), dim * 4), 0)
+          << cpu_path_name(path) << " dim " << dim;
+    }
+  }
+}
+
+// The vector softmax (the avx512 path's softmax_fast) against one in double precision: every
+// element within a few units in the last place plus what rounding x - max to float costs (|x - max|
+// units of 2^-24), for lengths around the vector width and spreads that underflow to zero.
+TEST(SoftmaxFast, MatchesDoublePrecision) {
+  if (!cpu_path_supported(CpuPath::kAvx512)) GTEST_SKIP() << "this CPU cannot run the avx512 path";
+  const auto softmax_vec = cpu::vec_kernels(CpuPath::kAvx512).softmax;
+  ASSERT_NE(softmax_vec, nullptr);
+  for (int64_t n : {1, 5, 16, 17, 37, 1000}) {
+    for (float spread : {1.0f, 30.0f, 200.0f}) {
+      std::vector<float> x = random_values(n, 40 + n, spread);
+      std::vector<double> ref(x.begin(), x.end()), dist(n);
+      double m = -INFINITY, sum = 0;
+      for (double v : ref) m = std::max(m, v);
+      for (int64_t i = 0; i < n; ++i) {
+        dist[i] = m - ref[i];
+        sum += (ref[i] = std::exp(ref[i] - m));
+      }
+      softmax_vec(x.data(), n);
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        ref[i] /= sum;
+        total += x[i];
+        const double rel = 2e-7 + dist[i] * 0x1p-24;
+        EXPECT_NEAR(x[i], ref[i], rel * ref[i] + 1e-44) << "n " << n << " spread " << spread;
+      }
+      EXPECT_NEAR(total, 1.0, 1e-5);
+    }
+  }
+}
+
 // Several matrices of one input in one parallel loop (q, k and v; gate and up): each output
 // is the bits its own matmul gives, for mixed types (a Q4_K_M layer mixes Q4_K and Q6_K),
 // row counts that do and do not keep the parts on 16-row boundaries, one token and several.

@@ -167,6 +167,29 @@ float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
 }
 void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) { vec().axpy_f16(a, x, y, n); }
 
+void attention_scores_f16(const float* q, const char* k, int64_t stride, int64_t n, int64_t dim,
+                          float* out) {
+  const cpu::VecKernels& v = vec();
+  if (v.scores_f16 != nullptr) {
+    v.scores_f16(q, k, stride, n, dim, out);
+    return;
+  }
+  for (int64_t s = 0; s < n; ++s)
+    out[s] = v.dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k + s * stride), dim);
+}
+
+void attention_mix_f16(const float* a, const char* vr, int64_t stride, int64_t n, int64_t dim,
+                       float* out) {
+  const cpu::VecKernels& v = vec();
+  if (v.mix_f16 != nullptr) {
+    v.mix_f16(a, vr, stride, n, dim, out);
+    return;
+  }
+  std::memset(out, 0, static_cast<size_t>(dim) * sizeof(float));
+  for (int64_t s = 0; s < n; ++s)
+    v.axpy_f16(a[s], reinterpret_cast<const uint16_t*>(vr + s * stride), out, dim);
+}
+
 void row_to_f32(const WeightView& w, int64_t row, float* out) {
   type_traits(w.dtype).to_float(w.row(row), out, w.cols);
 }
@@ -266,6 +289,15 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
   ss += eps;
   ss = 1.0f / std::sqrt(ss);
   for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (ss * x[i]);
+}
+
+void softmax_fast(float* x, int64_t n) {
+  const cpu::VecKernels& v = vec();
+  if (v.softmax != nullptr) {
+    v.softmax(x, n);
+  } else {
+    softmax(x, n);
+  }
 }
 
 void softmax(float* x, int64_t n) {

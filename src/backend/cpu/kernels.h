@@ -39,6 +39,13 @@ void axpy_f32(float a, const float* x, float* y, int64_t n);
 // The same with the second vector F16 (an F16 attention cache); F16C on x86.
 float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
 void axpy_f16(float a, const uint16_t* x, float* y, int64_t n);
+// Attention over n rows of `dim` F16 values, row s at k + s * stride bytes (a head's slice
+// of a cache): out[s] = q . k_s for s < n; and out = sum_s a[s] * v_s (dim floats, summed in
+// row order from zero, each element's steps those of axpy_f16).
+void attention_scores_f16(const float* q, const char* k, int64_t stride, int64_t n, int64_t dim,
+                          float* out);
+void attention_mix_f16(const float* a, const char* v, int64_t stride, int64_t n, int64_t dim,
+                       float* out);
 
 // The input of one or more matmuls: x [n_tok, cols] and, made on first use and kept, its
 // quantized forms (cpu_types.h), so q, k and v (or gate and up) quantize their shared input
@@ -77,7 +84,10 @@ void matmul(ThreadPool& pool, std::span<const MatmulPart> parts, MatmulInput& x)
 // out = x / rms(x) * weight, over n floats.
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
 
-// In place softmax of n floats.
+// In place softmax of n floats (expf per element, as llama2.c's run.c computes it).
 void softmax(float* x, int64_t n);
+// The same with a vector exp on paths that have one (within a few units in the last place of
+// softmax; for the attention of F16 and Q8_0 caches, where no reference asks for run.c's bits).
+void softmax_fast(float* x, int64_t n);
 
 }  // namespace strata
