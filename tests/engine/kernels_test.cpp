@@ -343,11 +343,7 @@ TEST(AttentionF16, ScoresAndMixOnEveryPath) {
     if (!cpu_path_supported(path)) continue;
     const cpu::VecKernels& vk = cpu::vec_kernels(path);
     auto scores = [&](const float* q, const char* k, int64_t stride, int64_t n, int64_t dim,
-                      float* out) {
-      if (vk.scores_f16 != nullptr) return vk.scores_f16(q, k, stride, n, dim, out);
-      for (int64_t s = 0; s < n; ++s)
-        out[s] = vk.dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k + s * stride), dim);
-    };
+                      float* out) { cpu::attention_scores_f16(vk, q, k, stride, n, dim, out); };
     for (int64_t dim : {64, 128, 40}) {
       const int64_t n = 37, width = 3 * dim, stride = width * 2;  // 16 + 16 + 5 rows
       const std::vector<float> qf = random_values(dim, 5 + dim, 1.0f);
@@ -371,13 +367,7 @@ TEST(AttentionF16, ScoresAndMixOnEveryPath) {
             << cpu_path_name(path) << " dim " << dim << " row " << s;
       }
       std::vector<float> mix(dim, -1.0f), axpy(dim, 0.0f);
-      if (vk.mix_f16 != nullptr) {
-        vk.mix_f16(a.data(), k, stride, n, dim, mix.data());
-      } else {
-        std::fill(mix.begin(), mix.end(), 0.0f);
-        for (int64_t s = 0; s < n; ++s)
-          vk.axpy_f16(a[s], reinterpret_cast<const uint16_t*>(k + s * stride), mix.data(), dim);
-      }
+      cpu::attention_mix_f16(vk, a.data(), k, stride, n, dim, mix.data());
       for (int64_t s = 0; s < n; ++s)
         vk.axpy_f16(a[s], reinterpret_cast<const uint16_t*>(k + s * stride), axpy.data(), dim);
       EXPECT_EQ(std::memcmp(mix.data(), axpy.data(), dim * 4), 0)

@@ -85,12 +85,12 @@ struct VecKernels {
   // The same with b / x as F16 (an F16 attention cache).
   float (*dot_f32_f16)(const float* a, const uint16_t* b, int64_t n) = nullptr;
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n) = nullptr;
-  // Attention over rows of an F16 cache (row s at k + s * stride bytes), where a path has a
-  // faster form than one dot / axpy per row (kernels.h's attention_scores_f16 and
-  // attention_mix_f16 fall back to those where these are null).
-  void (*scores_f16)(const float* q, const char* k, int64_t stride, int64_t n, int64_t dim,
+  // Attention over rows of an F16 cache (row s at k + s * stride bytes) in a path's vector
+  // form: false, having written nothing, for a head size it has none for (null: none at all).
+  // attention_scores_f16 / attention_mix_f16 below call them or go row by row.
+  bool (*scores_f16)(const float* q, const char* k, int64_t stride, int64_t n, int64_t dim,
                      float* out) = nullptr;
-  void (*mix_f16)(const float* a, const char* v, int64_t stride, int64_t n, int64_t dim,
+  bool (*mix_f16)(const float* a, const char* v, int64_t stride, int64_t n, int64_t dim,
                   float* out) = nullptr;
   // In-place softmax with a vector exp (kernels.h's softmax_fast; null: the scalar one).
   void (*softmax)(float* x, int64_t n) = nullptr;
@@ -99,6 +99,13 @@ struct VecKernels {
 // The kernel of type t on path p (every weight type has one on every path).
 const TypeKernels& type_kernels(DType t, CpuPath p);
 const VecKernels& vec_kernels(CpuPath p);
+
+// kernels.h's attention_scores_f16 / attention_mix_f16 with path kernels v: their vector form
+// where they have one for this head size, else one dot_f32_f16 / axpy_f16 per row.
+void attention_scores_f16(const VecKernels& v, const float* q, const char* k, int64_t stride,
+                          int64_t n, int64_t dim, float* out);
+void attention_mix_f16(const VecKernels& v, const float* a, const char* rows, int64_t stride,
+                       int64_t n, int64_t dim, float* out);
 
 // Number of table rows: ggml ids are below this.
 constexpr int kTypeSlots = 36;

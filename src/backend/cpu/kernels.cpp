@@ -150,6 +150,21 @@ void quantize_act_row(ActFormat f, const float* x, int64_t n, char* out) {
   }
 }
 
+void attention_scores_f16(const VecKernels& v, const float* q, const char* k, int64_t stride,
+                          int64_t n, int64_t dim, float* out) {
+  if (v.scores_f16 != nullptr && v.scores_f16(q, k, stride, n, dim, out)) return;
+  for (int64_t s = 0; s < n; ++s)
+    out[s] = v.dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k + s * stride), dim);
+}
+
+void attention_mix_f16(const VecKernels& v, const float* a, const char* rows, int64_t stride,
+                       int64_t n, int64_t dim, float* out) {
+  if (v.mix_f16 != nullptr && v.mix_f16(a, rows, stride, n, dim, out)) return;
+  std::memset(out, 0, static_cast<size_t>(dim) * sizeof(float));
+  for (int64_t s = 0; s < n; ++s)
+    v.axpy_f16(a[s], reinterpret_cast<const uint16_t*>(rows + s * stride), out, dim);
+}
+
 }  // namespace cpu
 
 namespace {
@@ -169,25 +184,12 @@ void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) { vec().axpy_f16(
 
 void attention_scores_f16(const float* q, const char* k, int64_t stride, int64_t n, int64_t dim,
                           float* out) {
-  const cpu::VecKernels& v = vec();
-  if (v.scores_f16 != nullptr) {
-    v.scores_f16(q, k, stride, n, dim, out);
-    return;
-  }
-  for (int64_t s = 0; s < n; ++s)
-    out[s] = v.dot_f32_f16(q, reinterpret_cast<const uint16_t*>(k + s * stride), dim);
+  cpu::attention_scores_f16(vec(), q, k, stride, n, dim, out);
 }
 
-void attention_mix_f16(const float* a, const char* vr, int64_t stride, int64_t n, int64_t dim,
+void attention_mix_f16(const float* a, const char* v, int64_t stride, int64_t n, int64_t dim,
                        float* out) {
-  const cpu::VecKernels& v = vec();
-  if (v.mix_f16 != nullptr) {
-    v.mix_f16(a, vr, stride, n, dim, out);
-    return;
-  }
-  std::memset(out, 0, static_cast<size_t>(dim) * sizeof(float));
-  for (int64_t s = 0; s < n; ++s)
-    v.axpy_f16(a[s], reinterpret_cast<const uint16_t*>(vr + s * stride), out, dim);
+  cpu::attention_mix_f16(vec(), a, v, stride, n, dim, out);
 }
 
 void row_to_f32(const WeightView& w, int64_t row, float* out) {
