@@ -13,7 +13,7 @@ cmake --preset fuzz >/dev/null
 cmake --build build/fuzz --target fuzzers -j "$(nproc)"
 
 status=0
-for target in gguf safetensors tokenizer_json jinja openai_request; do
+for target in gguf safetensors tokenizer_json jinja openai_request model; do
   work=build/fuzz/work/$target
   findings=build/fuzz/findings/$target
   mkdir -p "$work" "$findings"

@@ -122,4 +122,13 @@ Result<ModelSource> open_model(const std::string& path) {
   return open_llama2c(path);
 }
 
+Result<ModelSource> open_model_bytes(std::string_view bytes, const std::string& name) {
+  if (bytes.substr(0, 4) == "GGUF") {
+    STRATA_ASSIGN_OR_RETURN(GgufFile g, parse_gguf_bytes(bytes, name));
+    return from_gguf_style(ModelFormat::kGguf, name, std::move(g.meta), std::move(g.index));
+  }
+  STRATA_ASSIGN_OR_RETURN(Llama2cFile f, parse_llama2c_bytes(bytes, name));
+  return from_gguf_style(ModelFormat::kLlama2c, name, std::move(f.meta), std::move(f.index));
+}
+
 }  // namespace strata

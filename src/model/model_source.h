@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "format/metadata.h"
@@ -32,6 +33,10 @@ struct ModelSource {
 // starting with "GGUF" is GGUF, anything else is tried as a llama2.c checkpoint. Validates
 // every tensor the architecture needs (presence, shape, dtype).
 [[nodiscard]] Result<ModelSource> open_model(const std::string& path);
+// The same on a GGUF or llama2.c file's bytes in memory (the fuzz target and tests): the
+// bytes are GGUF when they start with its magic, else a llama2.c checkpoint. `name` is used
+// in errors.
+[[nodiscard]] Result<ModelSource> open_model_bytes(std::string_view bytes, const std::string& name);
 
 // The model's tokenizer: `override_path` (a llama2.c tokenizer .bin, tokenizer.json or GGUF)
 // when given, else the GGUF vocabulary / tokenizer.json of the model. llama2.c checkpoints
