@@ -406,41 +406,74 @@ TEST(SoftmaxFast, MatchesDoublePrecision) {
   }
 }
 
+// A NaN score anywhere (an F16 cache entry that overflowed) makes every output NaN, as the
+// scalar softmax's sum does, on every path: never a finite row that hides it.
+TEST(SoftmaxFast, NanPoisonsTheRowOnEveryPath) {
+  for (CpuPath path : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512, CpuPath::kAmx}) {
+    if (!cpu_path_supported(path)) continue;
+    const auto softmax_vec = cpu::vec_kernels(path).softmax;
+    for (int64_t n : {1, 3, 16, 17, 40}) {
+      for (int64_t at : {int64_t{0}, n / 2, n - 1}) {
+        std::vector<float> x = random_values(n, 50 + n, 3.0f);
+        x[at] = std::numeric_limits<float>::quiet_NaN();
+        if (softmax_vec != nullptr) {
+          softmax_vec(x.data(), n);
+        } else {
+          softmax(x.data(), n);
+        }
+        for (int64_t i = 0; i < n; ++i) {
+          EXPECT_TRUE(std::isnan(x[i])) << cpu_path_name(path) << " n " << n << " NaN at " << at
+                                        << ": x[" << i << "] = " << x[i];
+        }
+      }
+    }
+  }
+}
+
 // Several matrices of one input in one parallel loop (q, k and v; gate and up): each output
 // is the bits its own matmul gives, for mixed types (a Q4_K_M layer mixes Q4_K and Q6_K),
 // row counts that do and do not keep the parts on 16-row boundaries, one token and several.
 TEST(Matmul, PartsInOneLoopGiveEachMatmulsBits) {
-  ThreadPool two(2), three(3);
+  ThreadPool two(2), three(3), five(5);
   const int64_t cols = 512;
   struct Spec {
     DType type;
     int64_t rows;
   };
-  const Spec specs[] = {{DType::kQ4_K, 160}, {DType::kQ6_K, 48}, {DType::kF16, 37}};
-  std::vector<Quantized> ws;
-  std::vector<WeightView> views;
-  for (size_t i = 0; i < 3; ++i) {
-    ws.push_back(quantize(specs[i].type, random_values(specs[i].rows * cols, 20 + i, 0.5f),
-                          specs[i].rows, cols));
-  }
-  for (size_t i = 0; i < 3; ++i)
-    views.push_back({ws[i].bytes.data(), specs[i].type, specs[i].rows, cols, ws[i].row_bytes});
-  for (int64_t n_tok : {1, 6}) {
-    const std::vector<float> x = random_values(n_tok * cols, 30, 1.0f);
-    for (ThreadPool* pool : {&two, &three}) {
-      std::vector<std::vector<float>> alone(3), together(3);
-      MatmulPart parts[3];
-      for (size_t i = 0; i < 3; ++i) {
-        alone[i].assign(n_tok * specs[i].rows, 0.0f);
-        together[i].assign(n_tok * specs[i].rows, -1.0f);
-        matmul(*pool, views[i], x.data(), n_tok, alone[i].data());
-        parts[i] = {&views[i], together[i].data()};
-      }
-      MatmulInput in(x.data(), n_tok, cols);
-      matmul(*pool, parts, in);
-      for (size_t i = 0; i < 3; ++i) {
-        EXPECT_EQ(std::memcmp(alone[i].data(), together[i].data(), alone[i].size() * 4), 0)
-            << "part " << i << ", " << n_tok << " tokens, " << pool->n_threads() << " threads";
+  // The first set starts every part on a 16-row boundary (16-row blocks, so panels where a
+  // batch has enough tokens); the second starts parts off it (37 rows first), which turns the
+  // loop's alignment down to single rows, and uses the limit of four parts.
+  const std::vector<std::vector<Spec>> sets = {
+      {{DType::kQ4_K, 160}, {DType::kQ6_K, 48}, {DType::kF16, 37}},
+      {{DType::kQ4_0, 37}, {DType::kQ4_K, 160}, {DType::kQ6_K, 48}, {DType::kQ8_0, 77}}};
+  for (const std::vector<Spec>& specs : sets) {
+    const size_t n = specs.size();
+    std::vector<Quantized> ws;
+    std::vector<WeightView> views;
+    for (size_t i = 0; i < n; ++i) {
+      ws.push_back(quantize(specs[i].type, random_values(specs[i].rows * cols, 20 + i, 0.5f),
+                            specs[i].rows, cols));
+    }
+    for (size_t i = 0; i < n; ++i)
+      views.push_back({ws[i].bytes.data(), specs[i].type, specs[i].rows, cols, ws[i].row_bytes});
+    for (int64_t n_tok : {1, 6, 8, 20, 33}) {
+      const std::vector<float> x = random_values(n_tok * cols, 30, 1.0f);
+      for (ThreadPool* pool : {&two, &three, &five}) {
+        std::vector<std::vector<float>> alone(n), together(n);
+        std::vector<MatmulPart> parts(n);
+        for (size_t i = 0; i < n; ++i) {
+          alone[i].assign(n_tok * specs[i].rows, 0.0f);
+          together[i].assign(n_tok * specs[i].rows, -1.0f);
+          matmul(*pool, views[i], x.data(), n_tok, alone[i].data());
+          parts[i] = {&views[i], together[i].data()};
+        }
+        MatmulInput in(x.data(), n_tok, cols);
+        matmul(*pool, parts, in);
+        for (size_t i = 0; i < n; ++i) {
+          EXPECT_EQ(std::memcmp(alone[i].data(), together[i].data(), alone[i].size() * 4), 0)
+              << "part " << i << " of " << n << ", " << n_tok << " tokens, " << pool->n_threads()
+              << " threads";
+        }
       }
     }
   }
