@@ -87,9 +87,9 @@ void MoeFfn::run_expert(ThreadPool& pool, const ExpertWeights& w, int64_t e, con
     std::copy(x + t * d, x + (t + 1) * d, xs_.data() + i * d);
   }
   {
-    MatmulInput in(xs_.data(), m, d);  // quantized once for gate and up
-    matmul(pool, w.gate, in, gate_.data());
-    matmul(pool, w.up, in, up_.data());
+    MatmulInput in(xs_.data(), m, d);  // quantized once for gate and up, one parallel loop
+    const MatmulPart parts[] = {{&w.gate, gate_.data()}, {&w.up, up_.data()}};
+    matmul(pool, parts, in);
   }
   for (int64_t i = 0; i < m * f; ++i) {
     float v = gate_[i];
