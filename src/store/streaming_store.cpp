@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "core/prefault.h"
 #include "core/timer.h"
 #include "core/units.h"
 
@@ -233,26 +234,39 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
       embd_rows_ = std::make_unique<DiskRows>(*embd, *reader_);
     }
   }
-  // Globals and resident layers: loaded now, synchronously.
-  STRATA_ASSIGN_OR_RETURN(char* g, load_resident(globals_layout_, -1));
+  // Globals and resident layers: loaded now, synchronously. Everything is allocated first, so
+  // that while the reads fill the regions in order, other cores fault in (have the kernel zero)
+  // the pages ahead of them instead of each read's submission doing it page by page.
+  struct ResidentLoad {
+    const LayerLayout* layout;
+    int64_t layer;  // -1: the globals
+    char* mem;
+    bool host;  // mem is host memory the reads fill (else device memory, through staging)
+  };
+  std::vector<ResidentLoad> loads;
+  const bool shared = device_.shares_host_memory();
+  STRATA_ASSIGN_OR_RETURN(char* g, alloc_resident(globals_layout_, -1));
   layout_views(globals_layout_, g, globals_.t.data());
+  loads.push_back({&globals_layout_, -1, g, shared});
   resident_views_.resize(c.n_layer);
   host_tier_.assign(c.n_layer, nullptr);
   stream_pos_.assign(c.n_layer, -1);
+  dense_layouts_.resize(c.n_layer);  // before the loop: `loads` points into it
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const Tier t = plan_.layer_tier[l];
     if (t == Tier::kDevice) {
-      STRATA_ASSIGN_OR_RETURN(char* mem, load_resident(layouts_[l], l));
+      STRATA_ASSIGN_OR_RETURN(char* mem, alloc_resident(layouts_[l], l));
       layout_views(layouts_[l], mem, &resident_views_[l]);
+      loads.push_back({&layouts_[l], l, mem, shared});
       continue;
     }
     if (plan_.streams_experts(l)) {
       // Attention, norms and router resident; the experts come through the cache.
       auto specs = dense_specs(c, l);
-      dense_layouts_.resize(c.n_layer);
       dense_layouts_[l] = make_layer_layout(*index_, specs.data(), static_cast<int>(specs.size()));
-      STRATA_ASSIGN_OR_RETURN(char* mem, load_resident(dense_layouts_[l], l));
+      STRATA_ASSIGN_OR_RETURN(char* mem, alloc_resident(dense_layouts_[l], l));
       layout_views(dense_layouts_[l], mem, &resident_views_[l]);
+      loads.push_back({&dense_layouts_[l], l, mem, shared});
       continue;
     }
     stream_pos_[l] = static_cast<int64_t>(streamed_.size());
@@ -261,7 +275,19 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
       STRATA_ASSIGN_OR_RETURN(void* p, device_.alloc_pinned(layouts_[l].total_bytes));
       pinned_allocs_.push_back(static_cast<char*>(p));
       host_tier_[l] = static_cast<char*>(p);
-      STRATA_TRY(read_layout(layouts_[l], l, host_tier_[l]));
+      loads.push_back({&layouts_[l], l, host_tier_[l], true});
+    }
+  }
+  {
+    std::vector<MemoryRegion> regions;
+    for (const ResidentLoad& r : loads) {
+      if (r.host) regions.push_back({r.mem, r.layout->total_bytes});
+    }
+    Prefaulter prefault(std::move(regions));
+    for (const ResidentLoad& r : loads) {
+      if (r.layout->total_bytes == 0) continue;
+      STRATA_TRY(r.host ? read_layout(*r.layout, r.layer, r.mem)
+                        : upload_resident(*r.layout, r.layer, r.mem));
     }
   }
   if (plan_.experts_streamed) {
@@ -347,18 +373,19 @@ Status StreamingStore::read_layout(const LayerLayout& layout, int64_t layer, cha
   return Status::ok();
 }
 
-Result<char*> StreamingStore::load_resident(const LayerLayout& layout, int64_t layer) {
+Result<char*> StreamingStore::alloc_resident(const LayerLayout& layout, int64_t layer) {
   auto mem = device_.alloc(std::max<uint64_t>(layout.total_bytes, 1));
   if (!mem)
     return mem.status().with_context(layer < 0 ? "allocating the globals"
                                                : "allocating layer " + std::to_string(layer));
   char* dev = static_cast<char*>(*mem);
   device_allocs_.push_back(dev);
-  if (layout.total_bytes == 0) return dev;
-  if (device_.shares_host_memory()) {
-    STRATA_TRY(read_layout(layout, layer, dev));
-    return dev;
-  }
+  return dev;
+}
+
+// Device memory the host cannot read into: through a pinned staging buffer.
+Status StreamingStore::upload_resident(const LayerLayout& layout, int64_t layer, char* dev) {
+  if (layout.total_bytes == 0) return Status::ok();
   STRATA_ASSIGN_OR_RETURN(void* tmp, device_.alloc_pinned(layout.total_bytes));
   Status s = read_layout(layout, layer, static_cast<char*>(tmp));
   if (s) {
@@ -366,8 +393,7 @@ Result<char*> StreamingStore::load_resident(const LayerLayout& layout, int64_t l
     s = ev ? (*ev)->synchronize() : ev.status();
   }
   device_.free_pinned(tmp);
-  STRATA_TRY(s);
-  return dev;
+  return s;
 }
 
 int StreamingStore::find_slot_locked(int64_t layer) const {

@@ -83,8 +83,10 @@ class StreamingStore final : public WeightStore {
   // Reads a layer (or the globals) from disk into host-visible memory at `host` and
   // finalizes it; verifies the pack checksum when asked.
   Status read_layout(const LayerLayout& layout, int64_t layer, char* host);
-  // Loads a whole layout into freshly allocated device memory, synchronously (start-up).
-  Result<char*> load_resident(const LayerLayout& layout, int64_t layer);
+  // Device memory for a whole layout (start-up); its bytes come from read_layout where the
+  // host can write device memory, else from upload_resident (a pinned staging copy).
+  Result<char*> alloc_resident(const LayerLayout& layout, int64_t layer);
+  Status upload_resident(const LayerLayout& layout, int64_t layer, char* dev);
   void schedule_locked(int64_t layer, int slot);
   void pump_locked();
   int find_slot_locked(int64_t layer) const;
