@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <thread>
 
 #include "backend/cpu/thread_pool.h"
@@ -80,10 +81,26 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   }
   STRATA_ASSIGN_OR_RETURN(ModelSource m, open_model(model_path));
   e->source_ = std::make_unique<ModelSource>(std::move(m));
-  STRATA_ASSIGN_OR_RETURN(e->tokenizer_, open_tokenizer(*e->source_, opts.tokenizer_path));
-  if (e->tokenizer_->n_vocab() > e->source_->config.n_vocab) {
-    return Status::errorf("{}: tokenizer has {} tokens but the model's vocabulary is {}",
-                          model_path, e->tokenizer_->n_vocab(), e->source_->config.n_vocab);
+  auto take_tokenizer = [&](Result<std::unique_ptr<Tokenizer>> t) -> Status {
+    if (!t) return t.status();
+    e->tokenizer_ = std::move(t).value();
+    if (e->tokenizer_->n_vocab() > e->source_->config.n_vocab) {
+      return Status::errorf("{}: tokenizer has {} tokens but the model's vocabulary is {}",
+                            model_path, e->tokenizer_->n_vocab(), e->source_->config.n_vocab);
+    }
+    return Status::ok();
+  };
+  // The tokenizer (hash maps over up to a few hundred thousand tokens and merges: tenths of a
+  // second) builds on another thread while the weights load, unless a RAM budget is set: the
+  // budget starts from what the process holds before the load, tokenizer included.
+  std::future<Result<std::unique_ptr<Tokenizer>>> tokenizer_later;
+  if (opts.placement.ram_budget_bytes > 0) {
+    STRATA_TRY(take_tokenizer(open_tokenizer(*e->source_, opts.tokenizer_path)));
+  } else {
+    tokenizer_later =
+        std::async(std::launch::async, [src = e->source_.get(), path = opts.tokenizer_path] {
+          return open_tokenizer(*src, path);
+        });
   }
   const ModelConfig& c = e->source_->config;
   e->n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
@@ -224,6 +241,7 @@ Result<std::shared_ptr<Model>> Model::open(const ModelOptions& opts) {
   STRATA_ASSIGN_OR_RETURN(e->store_,
                           StreamingStore::create(*e->source_, po, *e->device_,
                                                  runtime(e->n_ctx_, e->n_batch_, kv_disk)));
+  if (tokenizer_later.valid()) STRATA_TRY(take_tokenizer(tokenizer_later.get()));
   e->transformer_ = std::make_unique<Transformer>(c, *e->store_, *e->pool_, e->n_ctx_, e->n_batch_);
   e->load_s_ = sw.elapsed_s();
   return e;

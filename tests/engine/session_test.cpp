@@ -272,6 +272,32 @@ TEST(Session, AtMostNSeqSessions) {
   EXPECT_TRUE(m->new_session().is_ok());
 }
 
+// The tokenizer builds while the weights load (or before them, under a RAM budget): its
+// errors still fail Model::open, naming what is wrong, either way.
+TEST(ModelOpen, TokenizerErrorsFailTheOpenWithOrWithoutABudget) {
+  const std::string dir = test::make_temp_dir("bad_tokenizer");
+  const std::string garbage = dir + "/tokenizer.json";
+  test::write_file(garbage, "{ not json");
+  const std::string big = test::kData + "/tokenizers/llama3/tokenizer.json.zst";
+  for (uint64_t budget : {uint64_t{0}, uint64_t{1} << 30}) {
+    ModelOptions mo;
+    mo.model_path = test::kStoriesGguf;
+    mo.n_threads = 2;
+    mo.placement.ram_budget_bytes = budget;
+    mo.tokenizer_path = garbage;
+    auto m = Model::open(mo);
+    ASSERT_FALSE(m.is_ok()) << "budget " << budget;
+    EXPECT_NE(m.status().message().find(garbage), std::string::npos) << m.status().message();
+    mo.tokenizer_path = big;  // 128,256 tokens for a model of 512
+    m = Model::open(mo);
+    ASSERT_FALSE(m.is_ok()) << "budget " << budget;
+    EXPECT_NE(m.status().message().find("tokenizer has 128256 tokens but the model's vocabulary "
+                                        "is 512"),
+              std::string::npos)
+        << m.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace strata
 
