@@ -10,8 +10,13 @@ namespace strata {
 
 namespace quant {
 
-void f32_to_float(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, n * 4); }
-void f32_from_float(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, n * 4); }
+// (n == 0 may come with null pointers: an empty tensor's values; memcpy must not see those.)
+void f32_to_float(const void* src, float* dst, int64_t n) {
+  if (n > 0) std::memcpy(dst, src, n * 4);
+}
+void f32_from_float(const float* src, void* dst, int64_t n) {
+  if (n > 0) std::memcpy(dst, src, n * 4);
+}
 
 void f16_to_float(const void* src, float* dst, int64_t n) {
   const auto* h = static_cast<const uint16_t*>(src);
