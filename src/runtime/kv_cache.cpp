@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/cpu/kernels.h"
 #include "core/check.h"
 #include "store/placement.h"  // format_bytes
 
@@ -187,6 +188,11 @@ void KvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) 
   if (dtype_ == DType::kF32) {
     std::memcpy(this->k(layer, pos), k, kv_dim_ * sizeof(float));
     std::memcpy(this->v(layer, pos), v, kv_dim_ * sizeof(float));
+    return;
+  }
+  if (dtype_ == DType::kF16) {  // the vector conversion, the codec's bits
+    f16_from_f32(k, reinterpret_cast<uint16_t*>(this->k(layer, pos)), kv_dim_);
+    f16_from_f32(v, reinterpret_cast<uint16_t*>(this->v(layer, pos)), kv_dim_);
     return;
   }
   const TypeTraits& t = type_traits(dtype_);

@@ -406,6 +406,56 @@ TEST(SoftmaxFast, MatchesDoublePrecision) {
   }
 }
 
+// F32 -> F16 rows (the F16 attention cache's stores) on every path give the scalar codec's
+// bits: halfway cases, the overflow edge, subnormals, infinities, NaNs with payloads, and
+// lengths around the vector width.
+TEST(F16Store, MatchesTheScalarCodecOnEveryPath) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x = {0.0f,
+                          -0.0f,
+                          1.0f,
+                          1.0f + 0x1p-11f,
+                          1.0f + 0x1p-11f + 0x1p-23f,
+                          1.0f + 3 * 0x1p-11f,
+                          65504.0f,
+                          65519.99f,
+                          65520.0f,
+                          -65520.0f,
+                          1e30f,
+                          0x1p-14f,
+                          0x1p-24f,
+                          0x1p-25f,
+                          0x1.8p-25f,
+                          0x1p-26f,
+                          1e-40f,
+                          inf,
+                          -inf};
+  for (uint32_t payload : {0x7fc00000u, 0x7f800001u, 0xffc12345u, 0x7fbfffffu}) {
+    float f;
+    std::memcpy(&f, &payload, 4);
+    x.push_back(f);
+  }
+  const std::vector<float> wide = random_values(1000, 61, 1.0f);
+  for (size_t i = 0; i < wide.size(); ++i) {
+    x.push_back(std::ldexp(wide[i], static_cast<int>(i % 50) - 30));  // 2^-30 .. 2^19
+  }
+  for (CpuPath path : {CpuPath::kScalar, CpuPath::kAvx2, CpuPath::kAvx512, CpuPath::kAmx}) {
+    if (!cpu_path_supported(path)) continue;
+    const auto conv = cpu::vec_kernels(path).f16_from_f32;
+    if (conv == nullptr) continue;  // the scalar codec itself
+    for (size_t n : {size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{23}, x.size()}) {
+      for (size_t start = 0; start + n <= x.size(); start += std::max<size_t>(n, 17)) {
+        std::vector<uint16_t> got(n, 0xABCD);
+        conv(x.data() + start, got.data(), static_cast<int64_t>(n));
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(got[i], f32_to_f16(x[start + i]))
+              << cpu_path_name(path) << ": x = " << x[start + i] << " (n " << n << ")";
+        }
+      }
+    }
+  }
+}
+
 // A NaN score anywhere (an F16 cache entry that overflowed) makes every output NaN, as the
 // scalar softmax's sum does, on every path: never a finite row that hides it.
 TEST(SoftmaxFast, NanPoisonsTheRowOnEveryPath) {

@@ -94,6 +94,8 @@ struct VecKernels {
                   float* out) = nullptr;
   // In-place softmax with a vector exp (kernels.h's softmax_fast; null: the scalar one).
   void (*softmax)(float* x, int64_t n) = nullptr;
+  // F32 -> F16 rows (an F16 attention cache's stores), the scalar codec's bits (null: it).
+  void (*f16_from_f32)(const float* x, uint16_t* h, int64_t n) = nullptr;
 };
 
 // The kernel of type t on path p (every weight type has one on every path).

@@ -192,6 +192,14 @@ void attention_mix_f16(const float* a, const char* v, int64_t stride, int64_t n,
   cpu::attention_mix_f16(vec(), a, v, stride, n, dim, out);
 }
 
+void f16_from_f32(const float* x, uint16_t* h, int64_t n) {
+  if (vec().f16_from_f32 != nullptr) {
+    vec().f16_from_f32(x, h, n);
+  } else {
+    type_traits(DType::kF16).from_float(x, h, n);
+  }
+}
+
 void row_to_f32(const WeightView& w, int64_t row, float* out) {
   type_traits(w.dtype).to_float(w.row(row), out, w.cols);
 }

@@ -81,6 +81,9 @@ struct MatmulPart {
 };
 void matmul(ThreadPool& pool, std::span<const MatmulPart> parts, MatmulInput& x);
 
+// F32 -> F16 (round to nearest even) on the active path: the bits of dtype.h's f32_to_f16.
+void f16_from_f32(const float* x, uint16_t* h, int64_t n);
+
 // out = x / rms(x) * weight, over n floats.
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
 
