@@ -20,13 +20,13 @@ const char* model_format_name(ModelFormat f);
 
 struct ModelSource {
   ModelFormat format = ModelFormat::kGguf;
-  std::string path;                 // file, or directory for Hugging Face models
-  std::string name;                 // general.name or the directory name
+  std::string path;  // file, or directory for Hugging Face models
+  std::string name;  // general.name or the directory name
   ModelConfig config;
-  Metadata meta;                    // GGUF metadata (GGUF), translated keys (llama2.c)
-  TensorIndex index;                // GGUF-style names, absolute offsets
-  std::string tokenizer_json;       // Hugging Face: tokenizer.json path, "" if none
-  std::string generation_config;    // Hugging Face: generation_config.json path, "" if none
+  Metadata meta;                  // GGUF metadata (GGUF), translated keys (llama2.c)
+  TensorIndex index;              // GGUF-style names, absolute offsets
+  std::string tokenizer_json;     // Hugging Face: tokenizer.json path, "" if none
+  std::string generation_config;  // Hugging Face: generation_config.json path, "" if none
 };
 
 // Detects the format: a directory is a Hugging Face model (config.json + safetensors), a file

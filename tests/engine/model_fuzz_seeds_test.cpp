@@ -220,5 +220,26 @@ TEST(ModelFuzzSeeds, MatchTheGeneratorAndOpen) {
   }
 }
 
+// open_model_bytes on bad bytes: an error that names the source and what is wrong, whichever
+// format the first bytes chose.
+TEST(OpenModelBytes, BadBytesNameTheSourceAndTheFault) {
+  auto seed = gguf_bytes(small("llama-3.2-1b"), spm_vocab(), {DType::kQ8_0});
+  ASSERT_TRUE(seed.is_ok()) << seed.status().message();
+  struct Case {
+    std::string bytes, want;
+  };
+  const Case cases[] = {
+      {seed->substr(0, seed->size() / 2), "runs past the end of the file"},  // GGUF, in the data
+      {seed->substr(0, 40), "metadata entries, more than"},                  // GGUF, in the header
+      {std::string(28, '\xff'), "not a llama2.c checkpoint: dim = -1"},      // llama2.c
+      {llama2c_bytes().substr(0, 1000), "truncated llama2.c checkpoint"}};
+  for (const Case& c : cases) {
+    auto m = open_model_bytes(c.bytes, "model.gguf");
+    ASSERT_FALSE(m.is_ok()) << c.want;
+    EXPECT_NE(m.status().message().find("model.gguf"), std::string::npos) << m.status().message();
+    EXPECT_NE(m.status().message().find(c.want), std::string::npos) << m.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace strata
