@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "backend/cpu/cpu_features.h"
+#include "core/data_dir.h"
 #include "core/file.h"
 #include "core/timer.h"
 #include "store/file_reader.h"
@@ -191,13 +192,6 @@ Result<double> device_copy_gbps(Device& dev, uint64_t nbytes, int reps) {
 }
 
 }  // namespace
-
-std::string cache_dir() {
-  if (const char* d = std::getenv("STRATA_CACHE_DIR"); d && *d) return d;
-  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/strata";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/strata";
-  return "/tmp/strata-cache";
-}
 
 Result<ProbeResult> run_probe(const ProbeOptions& o,
                               const std::function<void(const std::string&)>& progress) {

@@ -61,8 +61,6 @@ std::string describe_probe(const ProbeResult& p);
 // $STRATA_CACHE_DIR/probe.json, else $XDG_CACHE_HOME/strata/probe.json, else
 // ~/.cache/strata/probe.json.
 std::string probe_cache_path();
-// $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata, else ~/.cache/strata.
-std::string cache_dir();
 [[nodiscard]] Status save_probe(const ProbeResult& p, const std::string& path);
 // nullopt when there is no cache (or it is unreadable: then `why` says so).
 std::optional<ProbeResult> load_probe(const std::string& path, std::string* why);

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "core/data_dir.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "model/model_source.h"

@@ -35,13 +35,22 @@ Result<std::string> find_data_file(std::string_view relative) {
     searched += (searched.empty() ? "" : ", ") + d;
   }
   if (dirs.empty()) {
-    return Status::errorf("{}: cannot find strata's data folder (the executable's path is "
-                          "unknown); set STRATA_DATA_DIR",
-                          relative);
+    return Status::errorf(
+        "{}: cannot find strata's data folder (the executable's path is "
+        "unknown); set STRATA_DATA_DIR",
+        relative);
   }
-  return Status::errorf("{}: not found in strata's data folder (searched {}); set "
-                        "STRATA_DATA_DIR to the folder that holds models/ and tokenizers/",
-                        relative, searched);
+  return Status::errorf(
+      "{}: not found in strata's data folder (searched {}); set "
+      "STRATA_DATA_DIR to the folder that holds models/ and tokenizers/",
+      relative, searched);
+}
+
+std::string cache_dir() {
+  if (const char* d = std::getenv("STRATA_CACHE_DIR"); d && *d) return d;
+  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/strata";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/strata";
+  return "/tmp/strata-cache";
 }
 
 }  // namespace strata

@@ -28,4 +28,9 @@ std::vector<std::string> data_dir_candidates();
 // The directory of the running executable ("" if /proc/self/exe cannot be read).
 std::string executable_dir();
 
+// Where strata keeps what it makes for later runs (layer packs, the bench probe's figures):
+// $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata, else ~/.cache/strata, else
+// /tmp/strata-cache.
+std::string cache_dir();
+
 }  // namespace strata

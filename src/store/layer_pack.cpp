@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/data_dir.h"
 #include "core/file.h"
 #include "core/units.h"
 #include "model/model_source.h"
@@ -360,6 +361,21 @@ struct ManifestTensor {
 };
 
 }  // namespace
+
+std::string auto_layer_pack_dir(const ModelSource& m) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  for (const std::string& f : m.index.files) {
+    struct stat st {};
+    ::stat(f.c_str(), &st);
+    mix(std::filesystem::absolute(f).string());
+    mix(std::to_string(st.st_size) + ":" + std::to_string(st.st_mtime));
+  }
+  std::string stem = std::filesystem::path(m.path).filename().string();
+  return cache_dir() + "/packs/" + stem + "-" + fmt::format("{:016x}", h);
+}
 
 Result<LayerPack> open_layer_pack(const std::string& dir, const ModelSource& model) {
   const std::string manifest_path = dir + "/manifest.json";

@@ -1,7 +1,5 @@
 #include "store/streaming_store.h"
 
-#include <sys/stat.h>
-
 #include <cstdlib>
 #include <filesystem>
 
@@ -13,30 +11,6 @@
 namespace strata {
 
 namespace {
-
-// Where automatic layer packs go: $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata, else
-// ~/.cache/strata.
-std::string cache_root() {
-  if (const char* d = std::getenv("STRATA_CACHE_DIR"); d && *d) return d;
-  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::string(d) + "/strata";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/strata";
-  return "/tmp/strata-cache";
-}
-
-std::string auto_pack_dir(const ModelSource& m) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](const std::string& s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  };
-  for (const std::string& f : m.index.files) {
-    struct stat st {};
-    ::stat(f.c_str(), &st);
-    mix(std::filesystem::absolute(f).string());
-    mix(std::to_string(st.st_size) + ":" + std::to_string(st.st_mtime));
-  }
-  std::string stem = std::filesystem::path(m.path).filename().string();
-  return cache_root() + "/packs/" + stem + "-" + fmt::format("{:016x}", h);
-}
 
 // A MoE layer's specs without its experts (what stays resident when its experts stream).
 std::vector<TensorSpec> dense_specs(const ModelConfig& c, int64_t layer) {
@@ -180,7 +154,7 @@ Status StreamingStore::init(const PlacementOptions& opts, uint64_t runtime_bytes
         scattered = true;
     }
     if (scattered && opts.auto_pack) {
-      const std::string dir = auto_pack_dir(model_);
+      const std::string dir = auto_layer_pack_dir(model_);
       auto existing = open_layer_pack(dir, model_);
       if (!existing) {
         STRATA_LOG_INFO("{}: layers are scattered in the file; writing a layer pack to {} (once)",
