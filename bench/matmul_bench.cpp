@@ -6,8 +6,8 @@
 //   build/release/bench/matmul_bench                         # every type, the active path
 //   STRATA_CPU=avx2 build/release/bench/matmul_bench --benchmark_filter=Q4_K
 #include <benchmark/benchmark.h>
-#include <sys/mman.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -20,6 +20,7 @@
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/thread_pool.h"
+#include "backend/device.h"
 #include "core/dtype.h"
 #include "core/quant/parallel.h"
 
@@ -29,28 +30,35 @@ namespace {
 // 64K rows of 2048 (a 1-token pass streams it once from DRAM, as a decode step does).
 constexpr int64_t kRows = 65536, kCols = 2048;  // 64 Mi weights: beyond any L3
 
-// Weights on a 2 MiB boundary with transparent huge pages asked for, as the model's resident
-// weights are (backend/device.cpp): with 4 KiB pages the hardware prefetchers stop at every
-// page boundary.
-struct HugeBuffer {
-  char* p = nullptr;
-  size_t n = 0;
-  explicit HugeBuffer(size_t bytes) : n(bytes) {
-    constexpr size_t kHuge = size_t{2} << 20;
-    void* v = nullptr;
-    if (posix_memalign(&v, kHuge, (bytes + kHuge - 1) / kHuge * kHuge) != 0) std::abort();
-    (void)madvise(v, (bytes + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);
-    p = static_cast<char*>(v);
+// Weights from the CPU device's allocator, the one the model's resident weights come from
+// (2 MiB aligned, in transparent huge pages: with 4 KiB pages the hardware prefetchers stop at
+// every page boundary).
+// Never destroyed: the fixtures' caches, static too, free into it at exit.
+Device& cpu_device() {
+  static Device* const d = make_cpu_device().release();
+  return *d;
+}
+
+struct DeviceBuffer {
+  void* p;
+  size_t n;
+  explicit DeviceBuffer(size_t bytes) : p(nullptr), n(bytes) {
+    auto r = cpu_device().alloc(bytes);
+    if (!r) {
+      std::fprintf(stderr, "matmul_bench: %s\n", r.status().message().c_str());
+      std::exit(1);
+    }
+    p = *r;
   }
-  ~HugeBuffer() { std::free(p); }
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-  char* data() const { return p; }
+  ~DeviceBuffer() { cpu_device().free(p); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  char* data() const { return static_cast<char*>(p); }
   size_t size() const { return n; }
 };
 
 struct Fixture {
-  HugeBuffer w;
+  DeviceBuffer w;
   WeightView view;
   explicit Fixture(DType t, int64_t rows = kRows, int64_t cols = kCols)
       : w(static_cast<size_t>(row_bytes(t, cols)) * rows) {
