@@ -1,7 +1,8 @@
 // The CPU matmul per weight type and kernel path: decode (1 token, weight bytes streamed once:
 // reported as weight GB/s against DRAM), decode_l2 (1 token on one thread over 256 rows that
 // stay in L2: the kernel's own speed, which decode needs above half the DRAM figure per core
-// to be bound by DRAM) and prefill (32 tokens: reported as GFLOP/s).
+// to be bound by DRAM), prefill32 (32 tokens) and prefill_layer (128 tokens through one 1B
+// layer's matmuls), both reported as GFLOP/s.
 //
 //   build/release/bench/matmul_bench                         # every type, the active path
 //   STRATA_CPU=avx2 build/release/bench/matmul_bench --benchmark_filter=Q4_K
@@ -185,6 +186,36 @@ void bench_layers(benchmark::State& state, DType t) {
   state.SetLabel(std::string(cpu_path_name(active_cpu_path())));
 }
 
+// A 128-token prompt through one Llama-3.2-1B-shaped layer's matmuls (the first of
+// layers(t)'s eight), grouped as prefill runs them: the batch GEMM's GFLOP/s.
+void bench_prefill_layer(benchmark::State& state, DType t) {
+  const LayerFixture& lf = layers(t);
+  constexpr int64_t kTok = 128;
+  const std::vector<float> x = activations(kTok * 8192);
+  std::vector<float> q(kTok * 2048), k(kTok * 512), v(kTok * 512), o(kTok * 2048), g(kTok * 8192),
+      u(kTok * 8192), d(kTok * 2048);
+  double flops = 0;
+  for (const auto* f : {&lf.q, &lf.k, &lf.v, &lf.o, &lf.gate, &lf.up, &lf.down})
+    flops += 2.0 * static_cast<double>((*f)[0]->view.rows * (*f)[0]->view.cols) * kTok;
+  for (auto _ : state) {
+    MatmulInput in(x.data(), kTok, 2048);
+    const MatmulPart qkv[] = {
+        {&lf.q[0]->view, q.data()}, {&lf.k[0]->view, k.data()}, {&lf.v[0]->view, v.data()}};
+    matmul(pool(), qkv, in);
+    MatmulInput in_o(x.data(), kTok, 2048);
+    matmul(pool(), lf.o[0]->view, in_o, o.data());
+    MatmulInput in_f(x.data(), kTok, 2048);
+    const MatmulPart gu[] = {{&lf.gate[0]->view, g.data()}, {&lf.up[0]->view, u.data()}};
+    matmul(pool(), gu, in_f);
+    MatmulInput in_d(x.data(), kTok, 8192);
+    matmul(pool(), lf.down[0]->view, in_d, d.data());
+    benchmark::DoNotOptimize(d.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(cpu_path_name(active_cpu_path())));
+}
+
 const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,   DType::kQ4_0,
                         DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL, DType::kQ2_K,
                         DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,   DType::kIQ4_XS};
@@ -196,6 +227,8 @@ const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0, 
     benchmark::RegisterBenchmark(("decode_layers/" + name).c_str(), bench_layers, t)->UseRealTime();
     benchmark::RegisterBenchmark(("decode_l2/" + name).c_str(), bench_l2, t)->UseRealTime();
     benchmark::RegisterBenchmark(("prefill32/" + name).c_str(), bench, t, 32)->UseRealTime();
+    benchmark::RegisterBenchmark(("prefill_layer/" + name).c_str(), bench_prefill_layer, t)
+        ->UseRealTime();
   }
   return true;
 }();
