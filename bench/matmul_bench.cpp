@@ -156,30 +156,47 @@ const LayerFixture& layers(DType t) {
   return *lf;
 }
 
+// Layer l's matmuls of n_tok tokens, grouped as the model runs them: x holds at least n_tok x
+// 8192 floats (rows of 2048 for q, k, v, o, gate, up; of 8192 for down), out one buffer per
+// matrix, n_tok x its rows.
+struct LayerOut {
+  std::vector<float> q, k, v, o, g, u, d;
+  explicit LayerOut(int64_t n_tok)
+      : q(n_tok * 2048),
+        k(n_tok * 512),
+        v(n_tok * 512),
+        o(n_tok * 2048),
+        g(n_tok * 8192),
+        u(n_tok * 8192),
+        d(n_tok * 2048) {}
+};
+void run_layer(const LayerFixture& lf, int l, const float* x, int64_t n_tok, LayerOut& out) {
+  MatmulInput in(x, n_tok, 2048);
+  const MatmulPart qkv[] = {{&lf.q[l]->view, out.q.data()},
+                            {&lf.k[l]->view, out.k.data()},
+                            {&lf.v[l]->view, out.v.data()}};
+  matmul(pool(), qkv, in);
+  MatmulInput in_o(x, n_tok, 2048);
+  matmul(pool(), lf.o[l]->view, in_o, out.o.data());
+  MatmulInput in_f(x, n_tok, 2048);
+  const MatmulPart gu[] = {{&lf.gate[l]->view, out.g.data()}, {&lf.up[l]->view, out.u.data()}};
+  matmul(pool(), gu, in_f);
+  MatmulInput in_d(x, n_tok, 8192);
+  matmul(pool(), lf.down[l]->view, in_d, out.d.data());
+}
+
 void bench_layers(benchmark::State& state, DType t) {
   const LayerFixture& lf = layers(t);
   const std::vector<float> x = activations(8192);
-  std::vector<float> q(2048), k(512), v(512), o(2048), g(8192), u(8192), d(2048);
+  LayerOut out(1);
   double bytes = 0;
   for (int l = 0; l < 8; ++l) {
     for (const auto* f : {&lf.q, &lf.k, &lf.v, &lf.o, &lf.gate, &lf.up, &lf.down})
       bytes += static_cast<double>((*f)[l]->w.size());
   }
   for (auto _ : state) {
-    for (int l = 0; l < 8; ++l) {
-      MatmulInput in(x.data(), 1, 2048);
-      const MatmulPart qkv[] = {
-          {&lf.q[l]->view, q.data()}, {&lf.k[l]->view, k.data()}, {&lf.v[l]->view, v.data()}};
-      matmul(pool(), qkv, in);
-      MatmulInput in_o(x.data(), 1, 2048);
-      matmul(pool(), lf.o[l]->view, in_o, o.data());
-      MatmulInput in_f(x.data(), 1, 2048);
-      const MatmulPart gu[] = {{&lf.gate[l]->view, g.data()}, {&lf.up[l]->view, u.data()}};
-      matmul(pool(), gu, in_f);
-      MatmulInput in_d(x.data(), 1, 8192);
-      matmul(pool(), lf.down[l]->view, in_d, d.data());
-    }
-    benchmark::DoNotOptimize(d.data());
+    for (int l = 0; l < 8; ++l) run_layer(lf, l, x.data(), 1, out);
+    benchmark::DoNotOptimize(out.d.data());
   }
   state.counters["weight_GB/s"] =
       benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
@@ -192,24 +209,13 @@ void bench_prefill_layer(benchmark::State& state, DType t) {
   const LayerFixture& lf = layers(t);
   constexpr int64_t kTok = 128;
   const std::vector<float> x = activations(kTok * 8192);
-  std::vector<float> q(kTok * 2048), k(kTok * 512), v(kTok * 512), o(kTok * 2048), g(kTok * 8192),
-      u(kTok * 8192), d(kTok * 2048);
+  LayerOut out(kTok);
   double flops = 0;
   for (const auto* f : {&lf.q, &lf.k, &lf.v, &lf.o, &lf.gate, &lf.up, &lf.down})
     flops += 2.0 * static_cast<double>((*f)[0]->view.rows * (*f)[0]->view.cols) * kTok;
   for (auto _ : state) {
-    MatmulInput in(x.data(), kTok, 2048);
-    const MatmulPart qkv[] = {
-        {&lf.q[0]->view, q.data()}, {&lf.k[0]->view, k.data()}, {&lf.v[0]->view, v.data()}};
-    matmul(pool(), qkv, in);
-    MatmulInput in_o(x.data(), kTok, 2048);
-    matmul(pool(), lf.o[0]->view, in_o, o.data());
-    MatmulInput in_f(x.data(), kTok, 2048);
-    const MatmulPart gu[] = {{&lf.gate[0]->view, g.data()}, {&lf.up[0]->view, u.data()}};
-    matmul(pool(), gu, in_f);
-    MatmulInput in_d(x.data(), kTok, 8192);
-    matmul(pool(), lf.down[0]->view, in_d, d.data());
-    benchmark::DoNotOptimize(d.data());
+    run_layer(lf, 0, x.data(), kTok, out);
+    benchmark::DoNotOptimize(out.d.data());
   }
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
